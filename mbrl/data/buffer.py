@@ -1,0 +1,155 @@
+"""Fixed-capacity ring buffer of transitions, shared by real and model-generated data."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from mbrl.util.atomic import atomic_path
+
+FIELDS = ("obs", "act", "rew", "next_obs", "terminated", "truncated")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of transitions: ``obs [N, S]``, ``act [N, A]``, ``rew [N]``, ``next_obs [N, S]``,
+    ``terminated [N]``, ``truncated [N]`` (numpy arrays)."""
+
+    obs: np.ndarray
+    act: np.ndarray
+    rew: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+    def to_torch(self, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+                 ) -> dict[str, torch.Tensor]:
+        """Float fields as ``dtype``, flags as bool, on ``device``."""
+        out = {}
+        for f in fields(self):
+            value = torch.as_tensor(getattr(self, f.name), device=device)
+            out[f.name] = value if value.dtype == torch.bool else value.to(dtype)
+        return out
+
+
+class ReplayBuffer:
+    """Ring buffer of ``(obs, act, rew, next_obs, terminated, truncated)``.
+
+    Once full, the oldest transitions are overwritten. Discrete actions are stored as a length-1
+    action vector holding the index.
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int,
+                 dtype: np.dtype | type = np.float32) -> None:
+        for name, value in [("capacity", capacity), ("obs_dim", obs_dim), ("act_dim", act_dim)]:
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.capacity, self.obs_dim, self.act_dim = int(capacity), int(obs_dim), int(act_dim)
+        self.dtype = np.dtype(dtype)
+        self.obs = np.zeros((capacity, obs_dim), self.dtype)
+        self.act = np.zeros((capacity, act_dim), self.dtype)
+        self.rew = np.zeros(capacity, self.dtype)
+        self.next_obs = np.zeros((capacity, obs_dim), self.dtype)
+        self.terminated = np.zeros(capacity, bool)
+        self.truncated = np.zeros(capacity, bool)
+        self._next = 0  # slot the next transition goes into
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, obs: np.ndarray, act: np.ndarray, rew: np.ndarray | float,
+            next_obs: np.ndarray, terminated: np.ndarray | bool,
+            truncated: np.ndarray | bool) -> None:
+        """Add one transition (``obs [S]``) or a batch of them (``obs [N, S]``)."""
+        obs = np.asarray(obs)
+        single = obs.ndim == 1
+        columns = [obs, act, rew, next_obs, terminated, truncated]
+        columns = [np.asarray(c)[None] if single else np.asarray(c) for c in columns]
+        obs, act, rew, next_obs, terminated, truncated = columns
+        n = obs.shape[0]
+        if act.ndim == 1:  # discrete action indices [N]
+            act = act[:, None]
+        expected = {"obs": (n, self.obs_dim), "act": (n, self.act_dim), "rew": (n,),
+                    "next_obs": (n, self.obs_dim), "terminated": (n,), "truncated": (n,)}
+        for name, value in zip(FIELDS, [obs, act, rew, next_obs, terminated, truncated]):
+            if value.shape != expected[name]:
+                raise ValueError(f"{name} must have shape {expected[name]}, got {value.shape}")
+            if not np.issubdtype(value.dtype, np.number) and value.dtype != bool:
+                raise TypeError(f"{name} must be numeric, got dtype {value.dtype}")
+        for name, value in [("obs", obs), ("act", act), ("rew", rew), ("next_obs", next_obs)]:
+            if not np.isfinite(value).all():
+                raise ValueError(f"{name} contains NaN or Inf; refusing to store it")
+        if n > self.capacity:
+            raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}")
+        index = (self._next + np.arange(n)) % self.capacity
+        self.obs[index], self.act[index], self.rew[index] = obs, act, rew
+        self.next_obs[index] = next_obs
+        self.terminated[index], self.truncated[index] = terminated, truncated
+        self._next = int((self._next + n) % self.capacity)
+        self._size = min(self._size + n, self.capacity)
+
+    def get(self, indices: np.ndarray | slice | None = None) -> Batch:
+        """Transitions at ``indices`` (positions 0..len-1, oldest first); all when ``None``."""
+        order = self._chronological()
+        chosen = order if indices is None else order[indices]
+        return Batch(*(getattr(self, name)[chosen] for name in FIELDS))
+
+    def sample(self, batch_size: int, generator: np.random.Generator) -> Batch:
+        """``batch_size`` transitions drawn uniformly with replacement."""
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty ReplayBuffer")
+        return self.get(generator.integers(0, self._size, size=batch_size))
+
+    def iterate(self, batch_size: int, generator: np.random.Generator | None = None,
+                indices: np.ndarray | None = None, drop_last: bool = False) -> Iterator[Batch]:
+        """One pass over ``indices`` (default all) in minibatches, shuffled if a generator is given."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        order = np.arange(self._size) if indices is None else np.asarray(indices)
+        if generator is not None:
+            order = generator.permutation(order)
+        stop = len(order) - (len(order) % batch_size if drop_last else 0)
+        for start in range(0, stop, batch_size):
+            yield self.get(order[start:start + batch_size])
+
+    def split(self, validation_fraction: float, generator: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Random disjoint ``(train_indices, validation_indices)`` over the stored transitions."""
+        if not 0.0 <= validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+        order = generator.permutation(self._size)
+        num_validation = int(round(validation_fraction * self._size))
+        return order[num_validation:], order[:num_validation]
+
+    def _chronological(self) -> np.ndarray:
+        start = self._next if self._size == self.capacity else 0
+        return (start + np.arange(self._size)) % self.capacity
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Atomically write the stored transitions (oldest first) and the capacity to ``.npz``."""
+        batch = self.get()
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, capacity=self.capacity,
+                     **{name: getattr(batch, name) for name in FIELDS})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ReplayBuffer:
+        """Read a buffer written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            missing = [name for name in (*FIELDS, "capacity") if name not in data]
+            if missing:
+                raise ValueError(f"{path} is not a ReplayBuffer file: missing {missing}")
+            obs, act = data["obs"], data["act"]
+            buffer = cls(int(data["capacity"]), obs.shape[1], act.shape[1], obs.dtype)
+            if len(obs):
+                buffer.add(obs, act, data["rew"], data["next_obs"], data["terminated"],
+                           data["truncated"])
+        return buffer

@@ -1,0 +1,147 @@
+"""Task registry: everything a planner or a model rollout needs to know about an environment.
+
+A task is a spec, not an env subclass (DESIGN idea 2): how to make the gymnasium env, its
+spaces, its episode length, and batched torch reward/termination functions that reproduce the
+env's own. Locomotion tasks are made with ``exclude_current_positions_from_observation=False``
+so that the forward reward (a difference of x positions) is a function of ``(obs, next_obs)``:
+their observation has the root x position prepended compared with gymnasium's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from torch import Tensor
+
+from mbrl.envs import rewards
+
+RewardFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+TerminationFn = Callable[[Tensor], Tensor]
+
+SWINGUP_ID = "mbrl/CartPoleSwingUp-v0"
+SWINGUP_EPISODE_STEPS = 200
+
+if SWINGUP_ID not in gym.registry:
+    gym.register(
+        id=SWINGUP_ID,
+        entry_point="mbrl.envs.cartpole_swingup:CartPoleSwingUpEnv",
+        max_episode_steps=SWINGUP_EPISODE_STEPS,
+    )
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A supported environment with its exact batched reward and termination functions.
+
+    ``reward_fn(obs [B, S], act [B, A], next_obs [B, S]) -> [B]``;
+    ``termination_fn(next_obs [B, S]) -> [B] bool``.
+    """
+
+    name: str
+    env_id: str
+    reward_fn: RewardFn
+    termination_fn: TerminationFn
+    max_episode_steps: int
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+    def make_env(self, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
+        """A fresh gymnasium env (with its TimeLimit) configured as the reward functions expect."""
+        return gym.make(
+            self.env_id,
+            render_mode=render_mode,
+            max_episode_steps=self.max_episode_steps,
+            **{**self.env_kwargs, **kwargs},
+        )
+
+    def make_vector_env(self, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
+        """``num_envs`` synchronous copies (next-step autoreset, gymnasium's default)."""
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        return gym.make_vec(
+            self.env_id,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            max_episode_steps=self.max_episode_steps,
+            **{**self.env_kwargs, **kwargs},
+        )
+
+    @property
+    def observation_space(self) -> gym.spaces.Box:
+        return self._spaces[0]
+
+    @property
+    def action_space(self) -> gym.spaces.Space:
+        return self._spaces[1]
+
+    @property
+    def discrete_actions(self) -> bool:
+        return isinstance(self.action_space, gym.spaces.Discrete)
+
+    @property
+    def obs_dim(self) -> int:
+        return int(np.prod(self.observation_space.shape))
+
+    @property
+    def act_dim(self) -> int:
+        """Action vector length; 1 for a discrete action (its index)."""
+        return 1 if self.discrete_actions else int(np.prod(self.action_space.shape))
+
+    @property
+    def _spaces(self) -> tuple[gym.Space, gym.Space]:
+        cached = _SPACES.get(self.name)
+        if cached is None:
+            env = self.make_env()
+            cached = _SPACES[self.name] = (env.observation_space, env.action_space)
+            env.close()
+        return cached
+
+
+_SPACES: dict[str, tuple[gym.Space, gym.Space]] = {}
+_WITH_X = {"exclude_current_positions_from_observation": False}
+
+_TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in [
+        TaskSpec("Pendulum-v1", "Pendulum-v1", rewards.pendulum_reward, rewards.never_terminates,
+                 200),
+        TaskSpec("CartPole-v1", "CartPole-v1", rewards.cartpole_reward,
+                 rewards.cartpole_termination, 500, notes="discrete actions {0, 1}"),
+        TaskSpec("MountainCarContinuous-v0", "MountainCarContinuous-v0",
+                 rewards.mountain_car_reward, rewards.mountain_car_termination, 999),
+        TaskSpec("InvertedPendulum-v5", "InvertedPendulum-v5", rewards.inverted_pendulum_reward,
+                 rewards.inverted_pendulum_termination, 1000),
+        TaskSpec("InvertedDoublePendulum-v5", "InvertedDoublePendulum-v5",
+                 rewards.inverted_double_pendulum_reward,
+                 rewards.inverted_double_pendulum_termination, 1000),
+        TaskSpec("Reacher-v5", "Reacher-v5", rewards.reacher_reward, rewards.never_terminates, 50),
+        TaskSpec("Pusher-v5", "Pusher-v5", rewards.pusher_reward, rewards.never_terminates, 100),
+        TaskSpec("HalfCheetah-v5", "HalfCheetah-v5", rewards.half_cheetah_reward,
+                 rewards.never_terminates, 1000, _WITH_X, notes="obs[0] is the root x position"),
+        TaskSpec("Hopper-v5", "Hopper-v5", rewards.hopper_reward, rewards.hopper_termination,
+                 1000, _WITH_X, notes="obs[0] is the root x position"),
+        TaskSpec("Walker2d-v5", "Walker2d-v5", rewards.walker2d_reward,
+                 rewards.walker2d_termination, 1000, _WITH_X,
+                 notes="obs[0] is the root x position"),
+        TaskSpec("CartPoleSwingUp", SWINGUP_ID, rewards.cartpole_swingup_reward,
+                 rewards.never_terminates, SWINGUP_EPISODE_STEPS,
+                 notes="our MuJoCo cart-pole; pole starts hanging down"),
+    ]
+}
+
+
+def list_tasks() -> list[str]:
+    """Names accepted by :func:`make_task`."""
+    return sorted(_TASKS)
+
+
+def make_task(name: str) -> TaskSpec:
+    """The :class:`TaskSpec` registered under ``name`` (see :func:`list_tasks`)."""
+    try:
+        return _TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}") from None
