@@ -49,12 +49,14 @@ class TaskSpec:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
 
-    def make_env(self, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
-        """A fresh gymnasium env (with its TimeLimit) configured as the reward functions expect."""
+    def make_env(self, render_mode: str | None = None, max_episode_steps: int | None = None,
+                 **kwargs: Any) -> gym.Env:
+        """A fresh gymnasium env (with its TimeLimit, the task's episode length unless
+        ``max_episode_steps`` is given) configured as the reward functions expect."""
         return gym.make(
             self.env_id,
             render_mode=render_mode,
-            max_episode_steps=self.max_episode_steps,
+            max_episode_steps=max_episode_steps or self.max_episode_steps,
             **{**self.env_kwargs, **kwargs},
         )
 

@@ -1,0 +1,1 @@
+"""User-facing jobs: CLI entry points, YAML presets and benchmarks."""

@@ -1,0 +1,212 @@
+"""Model-based RL with MPC through a learned model (reference 003 Alg. 25, "MBRL version 1.5").
+
+1. collect random-policy episodes into the buffer;
+2. repeat: fit the dynamics model to the buffer, run one episode of MPC through the model with
+   the task's exact reward/termination functions, append the real transitions.
+
+Every episode is logged (CSV, TensorBoard, learning-curve PNG) and checkpointed atomically; a
+run resumed from its folder continues the same trajectory of results, because every random
+draw comes from a generator derived from ``(seed, episode)``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mbrl.data import RandomPolicy, ReplayBuffer, collect
+from mbrl.envs import TaskSpec, make_task
+from mbrl.models import MLPDynamics, train_dynamics
+from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
+from mbrl.util.run_folder import RunFolder
+from mbrl.util.seeding import derive_seed, numpy_generator, seed_torch, torch_generator
+from planners import MPC, Problem, RandomShooting
+
+# purposes for derived seeds: (seed, episode, purpose)
+_ENV, _POLICY, _TRAIN, _PLANNER = range(4)
+
+
+@dataclass
+class DynamicsModelConfig:
+    hidden_size: int = 200
+    num_layers: int = 3
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    max_epochs: int = 50
+    patience: int = 5
+    validation_fraction: float = 0.1
+
+
+@dataclass
+class PlannerConfig:
+    name: str = "random_shooting"
+    num_samples: int = 1000
+    horizon: int = 25
+    replan_every: int = 1
+
+
+@dataclass
+class MBRLConfig:
+    task: str = "CartPoleSwingUp"
+    seed: int = 0
+    random_episodes: int = 1
+    episodes: int = 15
+    episode_steps: int | None = None  # cap on episode length; None keeps the task's
+    buffer_capacity: int = 1_000_000
+    model: DynamicsModelConfig = field(default_factory=DynamicsModelConfig)
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    output_dir: str = "runs"
+    progress: bool = True
+
+    def validate(self) -> None:
+        make_task(self.task)
+        for name in ("random_episodes", "episodes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.random_episodes < 1:
+            raise ValueError("random_episodes must be >= 1: the model needs data to start from")
+        if self.episode_steps is not None and self.episode_steps < 1:
+            raise ValueError(f"episode_steps must be >= 1 or null, got {self.episode_steps}")
+        if self.planner.name != "random_shooting":
+            raise ValueError(f"planner.name must be 'random_shooting', got {self.planner.name!r}")
+
+
+def build_problem(task: TaskSpec, model: MLPDynamics, horizon: int) -> Problem:
+    """The planning problem: learned dynamics + the task's exact reward and termination."""
+    space = task.action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise ValueError(f"task {task.name} has {type(space).__name__} actions; the MPC loop "
+                         "plans continuous actions (Box)")
+
+    def dynamics(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return model(states, actions)
+
+    return Problem(dynamics=dynamics, reward_fn=task.reward_fn, termination_fn=task.termination_fn,
+                   action_low=torch.as_tensor(space.low, dtype=torch.float32),
+                   action_high=torch.as_tensor(space.high, dtype=torch.float32), horizon=horizon)
+
+
+class MBRLRun:
+    """State of one run of the loop; ``run()`` continues from wherever it stopped."""
+
+    def __init__(self, config: MBRLConfig, folder: RunFolder) -> None:
+        config.validate()
+        self.config, self.folder = config, folder
+        self.task = make_task(config.task)
+        seed_torch(config.seed)
+        self.model = MLPDynamics(self.task.obs_dim, self.task.act_dim, config.model.hidden_size,
+                                 config.model.num_layers)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.model.learning_rate,
+                                          weight_decay=config.model.weight_decay)
+        self.buffer = ReplayBuffer(config.buffer_capacity, self.task.obs_dim, self.task.act_dim)
+        self.episode, self.env_steps, self.wall_seconds = 0, 0, 0.0
+        env_kwargs = {} if config.episode_steps is None else {
+            "max_episode_steps": config.episode_steps}
+        self.env = self.task.make_env(**env_kwargs)
+        self.model.eval()
+        self.mpc = MPC(RandomShooting(config.planner.num_samples),
+                       build_problem(self.task, self.model, config.planner.horizon),
+                       config.planner.replan_every)
+
+    @property
+    def total_episodes(self) -> int:
+        return self.config.random_episodes + self.config.episodes
+
+    @classmethod
+    def resume(cls, config: MBRLConfig, folder: RunFolder) -> MBRLRun:
+        """Reload the latest checkpoint of ``folder`` (metrics after it are dropped)."""
+        run = cls(config, folder)
+        path = folder.checkpoint_dir / "latest.pt"
+        if path.exists():
+            state = load_checkpoint(path)
+            run.model.load_state_dict(state["model"])
+            run.optimizer.load_state_dict(state["optimizer"])
+            run.episode, run.env_steps = int(state["episode"]), int(state["env_steps"])
+            run.wall_seconds = float(state["wall_seconds"])
+            run.buffer = ReplayBuffer.load(folder.checkpoint_dir / state["buffer_file"])
+        folder.truncate("episodes", "episode", run.episode - 1)
+        return run
+
+    def run(self) -> list[float]:
+        """Run the remaining episodes; return every episode's return (resumed ones included)."""
+        bar = tqdm(total=self.total_episodes, initial=self.episode, desc=self.config.task,
+                   unit="ep", disable=not self.config.progress)
+        while self.episode < self.total_episodes:
+            row = self._run_episode()
+            bar.update(1)
+            bar.set_postfix(ret=f"{row['return']:.1f}", steps=self.env_steps)
+            tqdm.write(f"episode {row['episode']:3d} {'mpc' if row['mpc'] else 'random':6s} "
+                       f"return {row['return']:9.2f}  length {row['length']:4d}  "
+                       f"model val mse {row['model_val_mse']:.4f}")
+        bar.close()
+        self.folder.close()
+        return [r["return"] for r in self.folder.read("episodes")]
+
+    def _run_episode(self) -> dict[str, float]:
+        config, episode = self.config, self.episode
+        started = time.perf_counter()
+        val_mse, plan_ms = float("nan"), float("nan")
+        if episode < config.random_episodes:
+            policy = RandomPolicy(self.task.action_space, derive_seed(config.seed, episode, _POLICY))
+        else:
+            self.model.train()
+            result = train_dynamics(
+                self.model, self.buffer, self.optimizer, numpy_generator(config.seed, episode,
+                                                                         _TRAIN),
+                config.model.batch_size, config.model.max_epochs, config.model.patience,
+                config.model.validation_fraction, progress=config.progress)
+            self.model.eval()
+            val_mse = result.best_validation_mse
+            self.mpc.planner.generator = torch_generator(config.seed, episode, _PLANNER)
+            policy = self.mpc
+        plan_started = time.perf_counter()
+        with torch.no_grad():
+            outcome = collect(self.env, policy, episodes=1, buffer=self.buffer,
+                              seed=derive_seed(config.seed, episode, _ENV),
+                              progress=config.progress and "episode")
+        if policy is self.mpc:
+            plan_ms = 1000 * (time.perf_counter() - plan_started) / outcome.steps
+        self.env_steps += outcome.steps
+        self.wall_seconds += time.perf_counter() - started
+        row = {"episode": episode, "mpc": int(policy is self.mpc),
+               "return": outcome.episode_returns[0], "length": outcome.episode_lengths[0],
+               "env_steps": self.env_steps, "model_val_mse": val_mse,
+               "ms_per_step": plan_ms, "wall_seconds": self.wall_seconds}
+        self.folder.log("episodes", row, step=self.env_steps)
+        self.folder.plot("episodes", "env_steps", "return", title=f"{config.task} (seed "
+                         f"{config.seed})")
+        self.episode += 1
+        self._checkpoint()
+        return row
+
+    def _checkpoint(self) -> None:
+        directory = self.folder.checkpoint_dir
+        buffer_file = f"buffer-{self.episode:05d}.npz"
+        self.buffer.save(directory / buffer_file)
+        save_checkpoint(directory / "latest.pt", {
+            "episode": self.episode, "env_steps": self.env_steps,
+            "wall_seconds": self.wall_seconds, "buffer_file": buffer_file,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()})
+        for old in directory.glob("buffer-*.npz"):
+            if old.name != buffer_file:
+                old.unlink()
+
+
+def run_mbrl(config: MBRLConfig, resume_dir: str | Path | None = None) -> tuple[RunFolder,
+                                                                               list[float]]:
+    """Start (or, with ``resume_dir``, continue) a run; returns its folder and episode returns."""
+    if resume_dir is not None:
+        folder = RunFolder(resume_dir)
+        run = MBRLRun.resume(config, folder)
+    else:
+        folder = RunFolder.create(config.output_dir, f"{config.task}-s{config.seed}")
+        folder.save_config(config)
+        run = MBRLRun(config, folder)
+    return folder, run.run()

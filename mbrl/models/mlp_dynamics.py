@@ -1,0 +1,132 @@
+"""Deterministic MLP dynamics: predicts the normalised state change from normalised inputs.
+
+``next_obs = obs + denorm(f(norm([obs, act])))``, trained by MSE on normalised deltas with a
+held-out validation split and early stopping (reference 003 §5.1, Alg. 25, "MBRL version 1.5").
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from mbrl.data.buffer import ReplayBuffer
+from mbrl.models.normalizer import Normalizer
+
+
+def mlp(in_dim: int, out_dim: int, hidden_size: int, num_layers: int,
+        activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
+    """``num_layers`` hidden layers of ``hidden_size`` units, then a linear output layer."""
+    layers: list[nn.Module] = []
+    for i in range(num_layers):
+        layers += [nn.Linear(in_dim if i == 0 else hidden_size, hidden_size), activation()]
+    layers.append(nn.Linear(hidden_size if num_layers else in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class MLPDynamics(nn.Module):
+    """Deterministic dynamics model; ``forward(obs [B, S], act [B, A]) -> next_obs [B, S]``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_size: int = 200,
+                 num_layers: int = 3) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.input_normalizer = Normalizer(obs_dim + act_dim)
+        self.delta_normalizer = Normalizer(obs_dim)
+        self.net = mlp(obs_dim + act_dim, obs_dim, hidden_size, num_layers)
+
+    def fit_normalizers(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> None:
+        """Fit input and target statistics from training data ``[N, S]``, ``[N, A]``, ``[N, S]``."""
+        self.input_normalizer.fit(torch.cat([obs, act], dim=-1))
+        self.delta_normalizer.fit(next_obs - obs)
+
+    def normalized_delta(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Network output in normalised delta units, ``[B, S]``."""
+        return self.net(self.input_normalizer.normalize(torch.cat([obs, act], dim=-1)))
+
+    def forward(self, obs: Tensor, act: Tensor) -> Tensor:
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
+            raise ValueError(f"obs must be [B, {self.obs_dim}], got {tuple(obs.shape)}")
+        if act.shape != (obs.shape[0], self.act_dim):
+            raise ValueError(f"act must be [{obs.shape[0]}, {self.act_dim}], got {tuple(act.shape)}")
+        return obs + self.delta_normalizer.denormalize(self.normalized_delta(obs, act))
+
+
+@dataclass
+class TrainResult:
+    """Per-epoch training loss and validation MSE (normalised units), best epoch."""
+
+    train_loss: list[float] = field(default_factory=list)
+    validation_mse: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+
+    @property
+    def best_validation_mse(self) -> float:
+        return self.validation_mse[self.best_epoch] if self.validation_mse else math.nan
+
+
+def train_dynamics(
+    model: MLPDynamics,
+    buffer: ReplayBuffer,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    batch_size: int = 256,
+    max_epochs: int = 50,
+    patience: int = 5,
+    validation_fraction: float = 0.1,
+    min_updates_per_epoch: int = 20,
+    progress: bool = False,
+) -> TrainResult:
+    """Fit ``model`` to the buffer: refit normalisers on the training split, minimise MSE on
+    normalised deltas, stop after ``patience`` epochs without validation improvement and keep
+    the best weights. With fewer than 10 transitions for validation, the training loss decides.
+    On small data an epoch repeats the pass until it has made ``min_updates_per_epoch`` updates,
+    so that the first few episodes still get a well-fitted model."""
+    if len(buffer) < 2:
+        raise ValueError(f"need at least 2 transitions to train a model, have {len(buffer)}")
+    train_idx, val_idx = buffer.split(validation_fraction, rng)
+    train = buffer.get(train_idx).to_torch()
+    model.fit_normalizers(train["obs"], train["act"], train["next_obs"])
+    validation = buffer.get(val_idx).to_torch() if len(val_idx) >= 10 else None
+
+    passes = max(1, math.ceil(min_updates_per_epoch / math.ceil(len(train_idx) / batch_size)))
+    result = TrainResult()
+    best_score, best_state, since_best = math.inf, None, 0
+    bar = tqdm(range(max_epochs), desc="train model", unit="epoch", disable=not progress,
+               leave=False)
+    for epoch in bar:
+        model.train()
+        losses = []
+        for _ in range(passes):
+            for batch in buffer.iterate(batch_size, rng, indices=train_idx):
+                loss = _delta_mse(model, batch.to_torch())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+        result.train_loss.append(float(np.mean(losses)))
+        model.eval()
+        with torch.no_grad():
+            score = _delta_mse(model, validation).item() if validation else result.train_loss[-1]
+        result.validation_mse.append(score)
+        bar.set_postfix(train=f"{result.train_loss[-1]:.4f}", val=f"{score:.4f}")
+        if score < best_score:
+            best_score, best_state, since_best = score, copy.deepcopy(model.state_dict()), 0
+            result.best_epoch = epoch
+        else:
+            since_best += 1
+            if since_best >= patience:
+                break
+    bar.close()
+    model.load_state_dict(best_state)
+    return result
+
+
+def _delta_mse(model: MLPDynamics, data: dict[str, Tensor]) -> Tensor:
+    target = model.delta_normalizer.normalize(data["next_obs"] - data["obs"])
+    return (model.normalized_delta(data["obs"], data["act"]) - target).square().mean()

@@ -1,0 +1,1 @@
+"""Utilities: atomic files, checkpoints, configs, seeding and run folders."""

@@ -1,0 +1,122 @@
+"""One folder per run: resolved config, metrics (CSV + TensorBoard), checkpoints and plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from torch.utils.tensorboard import SummaryWriter  # noqa: E402
+
+from mbrl.util.atomic import atomic_write  # noqa: E402
+from mbrl.util.config import to_yaml  # noqa: E402
+
+
+class RunFolder:
+    """``root/config.yaml``, ``root/<stream>.csv``, ``root/tb/``, ``root/checkpoints/``, plots.
+
+    Each metrics stream (``episodes``, ``model``, ...) is one CSV with a fixed set of columns
+    (fixed by its first row) and mirrored to TensorBoard as ``stream/column``.
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_dir.mkdir(exist_ok=True)
+        self._writer: SummaryWriter | None = None
+
+    @classmethod
+    def create(cls, parent: str | os.PathLike, name: str) -> RunFolder:
+        """A new folder ``parent/<name>-<timestamp>`` (never reuses an existing one)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        root = Path(parent) / f"{name}-{stamp}"
+        suffix = 1
+        while root.exists():
+            root, suffix = Path(parent) / f"{name}-{stamp}-{suffix}", suffix + 1
+        return cls(root)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    def save_config(self, config: Any) -> None:
+        text = to_yaml(config).encode()
+        atomic_write(self.config_path, lambda handle: handle.write(text))
+
+    def csv_path(self, stream: str) -> Path:
+        return self.root / f"{stream}.csv"
+
+    def log(self, stream: str, row: dict[str, float | int], step: int) -> None:
+        """Append ``row`` to ``<stream>.csv`` and write each value to TensorBoard at ``step``."""
+        path = self.csv_path(stream)
+        exists = path.exists()
+        if exists:
+            with open(path, newline="") as handle:
+                header = next(csv.reader(handle))
+            if list(row) != header:
+                raise ValueError(f"metrics for stream {stream!r} must have columns {header}, "
+                                 f"got {list(row)}")
+        with open(path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if not exists:
+                writer.writeheader()
+            writer.writerow(row)
+        if self._writer is None:
+            self._writer = SummaryWriter(str(self.root / "tb"))
+        for key, value in row.items():
+            self._writer.add_scalar(f"{stream}/{key}", value, step)
+        self._writer.flush()
+
+    def read(self, stream: str) -> list[dict[str, float]]:
+        """Rows of ``<stream>.csv`` as floats (empty if the stream was never logged)."""
+        path = self.csv_path(stream)
+        if not path.exists():
+            return []
+        with open(path, newline="") as handle:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+    def truncate(self, stream: str, column: str, last: float) -> None:
+        """Drop rows whose ``column`` exceeds ``last`` (rows logged after the checkpoint a run
+        resumes from), atomically."""
+        path = self.csv_path(stream)
+        if not path.exists():
+            return
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            header, rows = reader.fieldnames, [r for r in reader if float(r[column]) <= last]
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(path, lambda handle: handle.write(out.getvalue().encode()))
+
+    def plot(self, stream: str, x: str, y: str, title: str = "") -> Path:
+        """Save ``<stream>_<y>.png``: ``y`` against ``x`` from the stream's CSV."""
+        rows = self.read(stream)
+        figure, axes = plt.subplots(figsize=(6, 4))
+        axes.plot([r[x] for r in rows], [r[y] for r in rows], marker="o")
+        axes.set_xlabel(x)
+        axes.set_ylabel(y)
+        axes.set_title(title or f"{self.root.name}: {y}")
+        axes.grid(alpha=0.3)
+        figure.tight_layout()
+        out = self.root / f"{stream}_{y}.png"
+        figure.savefig(out, dpi=100)
+        plt.close(figure)
+        return out
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -1,0 +1,50 @@
+import pytest
+
+from experiments.run_mbrl import main
+from mbrl.algorithms.mpc_loop import MBRLConfig, PlannerConfig, run_mbrl
+from mbrl.util.config import load_config
+
+
+def tiny_config(tmp_path, episodes=3):
+    return load_config(MBRLConfig, None, [
+        "task=CartPoleSwingUp", f"episodes={episodes}", "episode_steps=20", "progress=false",
+        "model.hidden_size=32", "model.num_layers=2", "model.max_epochs=3",
+        "planner.num_samples=50", "planner.horizon=5", f"output_dir={tmp_path}"])
+
+
+def test_loop_runs_logs_and_resumes_identically(tmp_path):
+    folder, returns = run_mbrl(tiny_config(tmp_path / "full"))
+    assert len(returns) == 4
+    rows = folder.read("episodes")
+    assert [r["mpc"] for r in rows] == [0, 1, 1, 1]
+    assert rows[-1]["env_steps"] == 80
+    assert (folder.root / "episodes_return.png").exists()
+    assert (folder.root / "config.yaml").exists()
+
+    # interrupt after 2 MPC episodes, then resume the same run to the end
+    short, _ = run_mbrl(tiny_config(tmp_path / "split", episodes=2))
+    _, resumed = run_mbrl(tiny_config(tmp_path / "split", episodes=3), resume_dir=short.root)
+    assert resumed == returns
+    assert len(list(short.checkpoint_dir.glob("buffer-*.npz"))) == 1
+
+
+def test_config_errors_are_clear(tmp_path):
+    with pytest.raises(ValueError, match="unknown task"):
+        run_mbrl(MBRLConfig(task="Nope", output_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="random_episodes must be >= 1"):
+        run_mbrl(MBRLConfig(random_episodes=0, output_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="Discrete actions"):
+        run_mbrl(MBRLConfig(task="CartPole-v1", output_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="planner.name"):
+        run_mbrl(MBRLConfig(planner=PlannerConfig(name="cem"), output_dir=str(tmp_path)))
+
+
+def test_cli_runs_a_preset_with_overrides(tmp_path, capsys):
+    code = main(["--preset", "pendulum", "episodes=1", "episode_steps=10", "progress=false",
+                 "planner.num_samples=20", "planner.horizon=3", "model.max_epochs=2",
+                 f"output_dir={tmp_path}"])
+    assert code == 0
+    assert '"task": "Pendulum-v1"' in capsys.readouterr().out
+    assert main(["--preset", "pendulum", "bogus=1"]) == 2
+    with pytest.raises(SystemExit, match="no preset"):
+        main(["--preset", "nonexistent"])

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from mbrl.data import ReplayBuffer
+
+
+def fill(buffer, n, start=0):
+    for i in range(start, start + n):
+        buffer.add(np.full(3, i), np.full(2, -i), float(i), np.full(3, i + 1), i % 5 == 0, False)
+
+
+def test_ring_buffer_keeps_the_newest_in_order():
+    buffer = ReplayBuffer(4, 3, 2)
+    fill(buffer, 6)
+    assert len(buffer) == 4
+    np.testing.assert_array_equal(buffer.get().rew, [2, 3, 4, 5])
+    np.testing.assert_array_equal(buffer.get().terminated, [False, False, False, True])
+
+
+def test_batch_add_and_sampling_is_seeded():
+    buffer = ReplayBuffer(100, 3, 2)
+    n = 50
+    buffer.add(np.random.rand(n, 3), np.random.rand(n, 2), np.arange(n), np.random.rand(n, 3),
+               np.zeros(n, bool), np.zeros(n, bool))
+    a = buffer.sample(10, np.random.default_rng(1)).rew
+    b = buffer.sample(10, np.random.default_rng(1)).rew
+    np.testing.assert_array_equal(a, b)
+    batches = list(buffer.iterate(16, np.random.default_rng(0)))
+    assert [len(x) for x in batches] == [16, 16, 16, 2]
+    assert sorted(np.concatenate([x.rew for x in batches])) == list(range(n))
+    train, val = buffer.split(0.2, np.random.default_rng(0))
+    assert len(val) == 10 and len(train) == 40 and not set(train) & set(val)
+
+
+def test_save_load_round_trips_exactly(tmp_path):
+    buffer = ReplayBuffer(5, 3, 2, dtype=np.float64)
+    fill(buffer, 7)
+    buffer.save(tmp_path / "b.npz")
+    loaded = ReplayBuffer.load(tmp_path / "b.npz")
+    assert loaded.capacity == 5 and loaded.dtype == np.float64
+    for name in ("obs", "act", "rew", "next_obs", "terminated", "truncated"):
+        np.testing.assert_array_equal(getattr(loaded.get(), name), getattr(buffer.get(), name))
+    fill(loaded, 1, start=7)  # ring position continues correctly
+    np.testing.assert_array_equal(loaded.get().rew, [3, 4, 5, 6, 7])
+    assert [p.name for p in tmp_path.iterdir()] == ["b.npz"]  # no temp files left behind
+
+
+def test_bad_input_is_a_clear_error():
+    buffer = ReplayBuffer(5, 3, 2)
+    with pytest.raises(ValueError, match=r"act must have shape \(1, 2\)"):
+        buffer.add(np.zeros(3), np.zeros(3), 0.0, np.zeros(3), False, False)
+    with pytest.raises(ValueError, match="obs contains NaN"):
+        buffer.add(np.full(3, np.nan), np.zeros(2), 0.0, np.zeros(3), False, False)
+    with pytest.raises(ValueError, match="capacity must be a positive integer"):
+        ReplayBuffer(0, 3, 2)
+    with pytest.raises(ValueError, match="empty"):
+        buffer.sample(1, np.random.default_rng(0))

@@ -1,0 +1,42 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from mbrl.data import RandomPolicy, ReplayBuffer, collect
+from mbrl.envs import make_task
+
+
+def test_collect_episodes_single_env_stats_match_buffer():
+    task = make_task("CartPole-v1")
+    env = task.make_env()
+    buffer = ReplayBuffer(10_000, task.obs_dim, task.act_dim)
+    result = collect(env, RandomPolicy(env.action_space, seed=0), episodes=5, buffer=buffer,
+                     seed=0)
+    assert len(result.episode_returns) == 5
+    assert result.steps == len(buffer) == sum(result.episode_lengths)
+    assert buffer.get().terminated.sum() == 5  # random CartPole always falls
+    np.testing.assert_allclose(result.episode_returns, result.episode_lengths)
+
+
+@pytest.mark.parametrize("mode", [gym.vector.AutoresetMode.NEXT_STEP,
+                                  gym.vector.AutoresetMode.SAME_STEP])
+def test_collect_vector_env_stores_no_reset_transitions(mode):
+    task = make_task("CartPole-v1")
+    env = gym.make_vec("CartPole-v1", num_envs=3, vectorization_mode="sync",
+                       vector_kwargs={"autoreset_mode": mode})
+    buffer = ReplayBuffer(10_000, task.obs_dim, task.act_dim)
+    result = collect(env, RandomPolicy(env.single_action_space, seed=0), steps=300,
+                     buffer=buffer, seed=0)
+    batch = buffer.get()
+    assert result.steps == len(buffer) >= 300
+    # consecutive transitions chain: a non-final transition's next_obs is some later obs
+    assert batch.terminated.sum() == len(result.episode_returns)
+    # CartPole next_obs after a step is never the reset distribution's exact copy of obs
+    assert not np.all(batch.obs == batch.next_obs, axis=1).any()
+    np.testing.assert_allclose(result.episode_returns, result.episode_lengths)
+
+
+def test_collect_needs_exactly_one_limit():
+    env = make_task("Pendulum-v1").make_env()
+    with pytest.raises(ValueError, match="exactly one"):
+        collect(env, RandomPolicy(env.action_space), steps=5, episodes=1)
