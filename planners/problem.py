@@ -59,7 +59,8 @@ class Problem:
         if int(self.horizon) != self.horizon or self.horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {self.horizon!r}")
         if int(self.num_particles) != self.num_particles or self.num_particles < 1:
-            raise ValueError(f"num_particles must be a positive integer, got {self.num_particles!r}")
+            raise ValueError(
+                f"num_particles must be a positive integer, got {self.num_particles!r}")
         if not 0.0 < self.discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1], got {self.discount}")
 

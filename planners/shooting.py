@@ -44,5 +44,6 @@ class RandomShooting(Planner):
         with torch.no_grad():
             returns = problem.evaluate(state, candidates)
         best = int(torch.argmax(returns))
-        return Plan(candidates[best], float(returns[best]),
-                    {"mean_return": float(returns.mean()), "seconds": time.perf_counter() - started})
+        diagnostics = {"mean_return": float(returns.mean()),
+                       "seconds": time.perf_counter() - started}
+        return Plan(candidates[best], float(returns[best]), diagnostics)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -154,13 +153,14 @@ class MBRLRun:
         started = time.perf_counter()
         val_mse, plan_ms = float("nan"), float("nan")
         if episode < config.random_episodes:
-            policy = RandomPolicy(self.task.action_space, derive_seed(config.seed, episode, _POLICY))
+            policy = RandomPolicy(self.task.action_space,
+                                  derive_seed(config.seed, episode, _POLICY))
         else:
             self.model.train()
             result = train_dynamics(
-                self.model, self.buffer, self.optimizer, numpy_generator(config.seed, episode,
-                                                                         _TRAIN),
-                config.model.batch_size, config.model.max_epochs, config.model.patience,
+                self.model, self.buffer, self.optimizer,
+                numpy_generator(config.seed, episode, _TRAIN), config.model.batch_size,
+                config.model.max_epochs, config.model.patience,
                 config.model.validation_fraction, progress=config.progress)
             self.model.eval()
             val_mse = result.best_validation_mse

@@ -79,7 +79,8 @@ class ReplayBuffer:
             act = act[:, None]
         expected = {"obs": (n, self.obs_dim), "act": (n, self.act_dim), "rew": (n,),
                     "next_obs": (n, self.obs_dim), "terminated": (n,), "truncated": (n,)}
-        for name, value in zip(FIELDS, [obs, act, rew, next_obs, terminated, truncated]):
+        columns = [obs, act, rew, next_obs, terminated, truncated]
+        for name, value in zip(FIELDS, columns, strict=True):
             if value.shape != expected[name]:
                 raise ValueError(f"{name} must have shape {expected[name]}, got {value.shape}")
             if not np.issubdtype(value.dtype, np.number) and value.dtype != bool:
@@ -110,7 +111,7 @@ class ReplayBuffer:
 
     def iterate(self, batch_size: int, generator: np.random.Generator | None = None,
                 indices: np.ndarray | None = None, drop_last: bool = False) -> Iterator[Batch]:
-        """One pass over ``indices`` (default all) in minibatches, shuffled if a generator is given."""
+        """One pass over ``indices`` (default all) in minibatches; shuffled given a generator."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         order = np.arange(self._size) if indices is None else np.asarray(indices)

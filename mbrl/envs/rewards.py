@@ -79,8 +79,9 @@ IDP_POLE_LENGTH = 0.6
 
 
 def _idp_tip(next_obs: Tensor) -> tuple[Tensor, Tensor]:
-    """Tip site (x, z) of the double pendulum from ``[x, sin th1, sin th2, cos th1, cos th2, ...]``."""
-    x, s1, s2, c1, c2 = next_obs[:, 0], next_obs[:, 1], next_obs[:, 2], next_obs[:, 3], next_obs[:, 4]
+    """Tip site (x, z) of the double pendulum from ``[x, sin th1, sin th2, cos th1, cos th2,
+    ...]``."""
+    x, s1, s2, c1, c2 = next_obs[:, :5].unbind(dim=-1)
     s12 = s1 * c2 + c1 * s2
     c12 = c1 * c2 - s1 * s2
     tip_x = x + IDP_POLE_LENGTH * (s1 + s12)

@@ -159,11 +159,10 @@ def value_iteration(
     for iteration in range(1, max_iterations + 1):
         q = (mdp.outcome_probs * (mdp.rewards + gamma * continues * v[mdp.next_states])).sum(-1)
         v_new = q.max(axis=1)
-        delta = np.abs(v_new - v).max()
+        converged = np.abs(v_new - v).max() < tol
         v = v_new
-        if delta < tol:
-            break
-    else:
-        raise RuntimeError(f"value iteration did not converge in {max_iterations} iterations")
-    q = (mdp.outcome_probs * (mdp.rewards + gamma * continues * v[mdp.next_states])).sum(-1)
-    return ValueIterationResult(v=v, q=q, policy=q.argmax(axis=1), iterations=iteration)
+        if converged:
+            q = (mdp.outcome_probs * (mdp.rewards + gamma * continues * v[mdp.next_states])
+                 ).sum(-1)
+            return ValueIterationResult(v=v, q=q, policy=q.argmax(axis=1), iterations=iteration)
+    raise RuntimeError(f"value iteration did not converge in {max_iterations} iterations")

@@ -53,7 +53,8 @@ class MLPDynamics(nn.Module):
         if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
             raise ValueError(f"obs must be [B, {self.obs_dim}], got {tuple(obs.shape)}")
         if act.shape != (obs.shape[0], self.act_dim):
-            raise ValueError(f"act must be [{obs.shape[0]}, {self.act_dim}], got {tuple(act.shape)}")
+            raise ValueError(
+                f"act must be [{obs.shape[0]}, {self.act_dim}], got {tuple(act.shape)}")
         return obs + self.delta_normalizer.denormalize(self.normalized_delta(obs, act))
 
 
