@@ -1,6 +1,6 @@
 import pytest
 
-from experiments.run_mbrl import main
+from experiments.run_mbrl import main, preset_path
 from mbrl.algorithms.mpc_loop import MBRLConfig, PlannerConfig, run_mbrl
 from mbrl.util.config import load_config
 
@@ -54,7 +54,7 @@ def test_cli_runs_a_preset_with_overrides(tmp_path, capsys):
 def test_swingup_preset_clearly_beats_random(tmp_path):
     """The README's main job: MPC through the learned model rises far above the random episode
     (measured: random 2-8, MPC 150-170 out of a maximum of 200 after ~5 episodes)."""
-    config = load_config(MBRLConfig, "experiments/presets/cartpole_swingup.yaml",
+    config = load_config(MBRLConfig, preset_path("cartpole_swingup"),
                          ["progress=false", f"output_dir={tmp_path}"])
     _, returns = run_mbrl(config)
     assert returns[0] < 20
