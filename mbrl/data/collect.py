@@ -59,8 +59,8 @@ def collect(
     skip = np.zeros(num_envs, dtype=bool)  # next-step autoreset: this step only resets
     obs, _ = env.reset(seed=seed)
     _begin_episode(policy)
-    bar = tqdm(total=limit, desc=progress if isinstance(progress, str) else "collect",
-               unit="step" if steps is not None else "ep", disable=not progress, leave=False)
+    bar = tqdm(total=steps, desc=progress if isinstance(progress, str) else "collect",
+               unit="step", disable=not progress, leave=False)
     try:
         while (result.steps if steps is not None else len(result.episode_returns)) < limit:
             action = policy.act(obs, deterministic=deterministic)
@@ -88,9 +88,10 @@ def collect(
             for i in np.flatnonzero(done):
                 result.episode_returns.append(float(returns[i]))
                 result.episode_lengths.append(int(lengths[i]))
-                bar.set_postfix(last_return=f"{returns[i]:.1f}")
+                bar.set_postfix(episodes=len(result.episode_returns),
+                                last_return=f"{returns[i]:.1f}")
                 returns[i], lengths[i] = 0.0, 0
-            bar.update(new_steps if steps is not None else int(done.sum()))
+            bar.update(new_steps)
             if vector:
                 skip = done if not same_step else np.zeros_like(done)
                 obs = next_obs
