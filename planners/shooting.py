@@ -11,11 +11,15 @@ from planners.problem import Plan, Planner, Problem, check_warm_start
 
 
 def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
-    """A ``torch.Generator`` from a seed (or the one given); unseeded draws a seed from torch."""
+    """A ``torch.Generator`` from a seed (or the one given); ``None`` seeds it from the OS
+    without touching torch's global generator."""
     if isinstance(seed, torch.Generator):
         return seed
     generator = torch.Generator()
-    generator.manual_seed(int(seed) if seed is not None else int(torch.seed()))
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
     return generator
 
 
