@@ -1,11 +1,13 @@
 """Run model-based RL (learned model + MPC) on a task.
 
     python -m experiments.run_mbrl --preset cartpole_swingup seed=1 episodes=20
-    python -m experiments.run_mbrl --resume runs/CartPoleSwingUp-s1-20261124-120000
+    python -m experiments.run_mbrl --resume runs/CartPoleSwingUp-s1-20261124-120000 episodes=30
 
 A preset is a YAML file in ``experiments/presets/`` (by name) or any path; ``key=value``
 arguments override single fields (``planner.horizon=30``). Results go to a run folder under
-``output_dir``: config.yaml, episodes.csv, tb/, checkpoints/, episodes_return.png.
+``output_dir``: config.yaml, episodes.csv, tb/, checkpoints/, episodes_return.png. ``--resume``
+continues an interrupted run from its last checkpoint (overrides such as a larger ``episodes``
+extend it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 
 from mbrl.algorithms.mpc_loop import MBRLConfig, run_mbrl
-from mbrl.util.config import from_yaml, load_config
+from mbrl.util.config import load_config
 
 PRESETS = Path(__file__).parent / "presets"
 
@@ -37,14 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="cartpole_swingup", help="preset name or YAML path")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in this folder")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in this folder (from its saved config)")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
     args = parser.parse_args(argv)
     try:
         if args.resume:
-            if args.overrides:
-                raise ValueError("--resume continues the saved config; drop the overrides")
-            config = from_yaml(MBRLConfig, (Path(args.resume) / "config.yaml").read_text())
+            config = load_config(MBRLConfig, Path(args.resume) / "config.yaml", args.overrides)
         else:
             config = load_config(MBRLConfig, preset_path(args.preset), args.overrides)
         folder, returns = run_mbrl(config, resume_dir=args.resume)

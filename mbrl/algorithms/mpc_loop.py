@@ -205,6 +205,7 @@ def run_mbrl(config: MBRLConfig, resume_dir: str | Path | None = None) -> tuple[
     if resume_dir is not None:
         folder = RunFolder(resume_dir)
         run = MBRLRun.resume(config, folder)
+        folder.save_config(config)
     else:
         folder = RunFolder.create(config.output_dir, f"{config.task}-s{config.seed}")
         folder.save_config(config)

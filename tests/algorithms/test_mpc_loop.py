@@ -45,6 +45,10 @@ def test_cli_runs_a_preset_with_overrides(tmp_path, capsys):
                  f"output_dir={tmp_path}"])
     assert code == 0
     assert '"task": "Pendulum-v1"' in capsys.readouterr().out
+    run_dir = next(tmp_path.iterdir())
+    assert main(["--resume", str(run_dir), "episodes=2"]) == 0
+    assert '"returns": [' in capsys.readouterr().out
+    assert len((run_dir / "episodes.csv").read_text().splitlines()) == 1 + 3
     assert main(["--preset", "pendulum", "bogus=1"]) == 2
     with pytest.raises(SystemExit, match="no preset"):
         main(["--preset", "nonexistent"])
