@@ -83,11 +83,7 @@ def build_problem(task: TaskSpec, model: MLPDynamics, horizon: int) -> Problem:
     if not isinstance(space, gym.spaces.Box):
         raise ValueError(f"task {task.name} has {type(space).__name__} actions; the MPC loop "
                          "plans continuous actions (Box)")
-
-    def dynamics(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return model(states, actions)
-
-    return Problem(dynamics=dynamics, reward_fn=task.reward_fn, termination_fn=task.termination_fn,
+    return Problem(dynamics=model, reward_fn=task.reward_fn, termination_fn=task.termination_fn,
                    action_low=torch.as_tensor(space.low, dtype=torch.float32),
                    action_high=torch.as_tensor(space.high, dtype=torch.float32), horizon=horizon)
 
@@ -106,9 +102,7 @@ class MBRLRun:
                                           weight_decay=config.model.weight_decay)
         self.buffer = ReplayBuffer(config.buffer_capacity, self.task.obs_dim, self.task.act_dim)
         self.episode, self.env_steps, self.wall_seconds = 0, 0, 0.0
-        env_kwargs = {} if config.episode_steps is None else {
-            "max_episode_steps": config.episode_steps}
-        self.env = self.task.make_env(**env_kwargs)
+        self.env = self.task.make_env(max_episode_steps=config.episode_steps)
         self.model.eval()
         self.mpc = MPC(RandomShooting(config.planner.num_samples),
                        build_problem(self.task, self.model, config.planner.horizon),

@@ -56,7 +56,8 @@ class TaskSpec:
         return gym.make(
             self.env_id,
             render_mode=render_mode,
-            max_episode_steps=max_episode_steps or self.max_episode_steps,
+            max_episode_steps=(self.max_episode_steps if max_episode_steps is None
+                               else max_episode_steps),
             **{**self.env_kwargs, **kwargs},
         )
 

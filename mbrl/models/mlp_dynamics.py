@@ -60,7 +60,8 @@ class MLPDynamics(nn.Module):
 
 @dataclass
 class TrainResult:
-    """Per-epoch training loss and validation MSE (normalised units), best epoch."""
+    """Per-epoch training loss and validation MSE (normalised units; empty when the split had
+    too few transitions to validate on), and the epoch whose weights were kept."""
 
     train_loss: list[float] = field(default_factory=list)
     validation_mse: list[float] = field(default_factory=list)
@@ -85,7 +86,8 @@ def train_dynamics(
 ) -> TrainResult:
     """Fit ``model`` to the buffer: refit normalisers on the training split, minimise MSE on
     normalised deltas, stop after ``patience`` epochs without validation improvement and keep
-    the best weights. With fewer than 10 transitions for validation, the training loss decides.
+    the best weights. With fewer than 10 transitions for validation, the training loss decides
+    (and no validation MSE is reported).
     On small data an epoch repeats the pass until it has made ``min_updates_per_epoch`` updates,
     so that the first few episodes still get a well-fitted model."""
     if len(buffer) < 2:
@@ -112,10 +114,12 @@ def train_dynamics(
                 losses.append(loss.item())
         result.train_loss.append(float(np.mean(losses)))
         model.eval()
-        with torch.no_grad():
-            score = _delta_mse(model, validation).item() if validation else result.train_loss[-1]
-        result.validation_mse.append(score)
-        bar.set_postfix(train=f"{result.train_loss[-1]:.4f}", val=f"{score:.4f}")
+        score = result.train_loss[-1]
+        if validation is not None:
+            with torch.no_grad():
+                score = _delta_mse(model, validation).item()
+            result.validation_mse.append(score)
+        bar.set_postfix(train=f"{result.train_loss[-1]:.4f}", selection=f"{score:.4f}")
         if score < best_score:
             best_score, best_state, since_best = score, copy.deepcopy(model.state_dict()), 0
             result.best_epoch = epoch

@@ -29,9 +29,10 @@ def test_collect_vector_env_stores_no_reset_transitions(mode):
                      buffer=buffer, seed=0)
     batch = buffer.get()
     assert result.steps == len(buffer) >= 300
-    # consecutive transitions chain: a non-final transition's next_obs is some later obs
+    # every finished episode ends in exactly one stored terminal transition
     assert batch.terminated.sum() == len(result.episode_returns)
-    # CartPole next_obs after a step is never the reset distribution's exact copy of obs
+    # a stored reset step would carry reward 0 (CartPole pays 1 on every real step)
+    assert (batch.rew == 1.0).all()
     assert not np.all(batch.obs == batch.next_obs, axis=1).any()
     np.testing.assert_allclose(result.episode_returns, result.episode_lengths)
 
