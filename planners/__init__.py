@@ -5,6 +5,7 @@
 
 from planners.mpc import MPC
 from planners.problem import NonFiniteModelOutput, Plan, Planner, Problem
-from planners.shooting import RandomShooting
+from planners.shooting import CEM, ICEM, MPPI, RandomShooting
 
-__all__ = ["MPC", "NonFiniteModelOutput", "Plan", "Planner", "Problem", "RandomShooting"]
+__all__ = ["CEM", "ICEM", "MPC", "MPPI", "NonFiniteModelOutput", "Plan", "Planner", "Problem",
+           "RandomShooting"]

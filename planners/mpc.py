@@ -30,12 +30,15 @@ class MPC:
     def reset(self) -> None:
         """Forget the previous plan (call at the start of every episode)."""
         self.last_plan, self._plan_actions, self._step_in_plan = None, None, 0
+        self.planner.reset()
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         if np.ndim(obs) != 1:
             raise ValueError(f"MPC acts on a single observation [S], got shape {np.shape(obs)}")
         if self._plan_actions is None or self._step_in_plan >= self.replan_every:
             state = torch.as_tensor(np.asarray(obs), dtype=self.problem.action_low.dtype)
+            if self._plan_actions is not None:
+                self.planner.advance(self._step_in_plan)
             self.last_plan = self.planner.plan(state, self.problem, self._shifted_plan())
             self._plan_actions, self._step_in_plan = self.last_plan.actions, 0
         action = self._plan_actions[self._step_in_plan]

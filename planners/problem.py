@@ -89,42 +89,69 @@ class Problem:
 
     def evaluate(self, state: Tensor, actions: Tensor) -> Tensor:
         """Expected return ``[N]`` of action sequences ``[N, H, A]`` from ``state [S]``, averaged
-        over P particles. A particle stops accruing reward after a terminating step."""
+        over P particles. A particle stops accruing reward after a terminating step.
+
+        The model is stepped H times on all ``N * P`` rows (or called once if it offers
+        ``rollout``, see :meth:`rollout`); reward and termination are then evaluated in one
+        call each over all ``N * P * H`` transitions.
+        """
         state = self.check_state(state)
         self.check_action_sequences(actions)
         num_candidates, num_particles = actions.shape[0], self.num_particles
-        rows = num_candidates * num_particles
+        rows, horizon = num_candidates * num_particles, self.horizon
         states = state.expand(rows, -1)
         per_row_actions = actions.repeat_interleave(num_particles, dim=0)  # [N*P, H, A]
-        total = torch.zeros(rows, dtype=state.dtype)
-        alive = torch.ones(rows, dtype=torch.bool)
-        weight = 1.0
-        for t in range(self.horizon):
-            step_actions = per_row_actions[:, t]
-            next_states = self.dynamics(states, step_actions)
-            _check_output("dynamics", next_states, (rows, state.shape[0]), t)
-            rewards = self.reward_fn(states, step_actions, next_states)
-            _check_output("reward_fn", rewards, (rows,), t)
-            total = total + weight * torch.where(alive, rewards, 0.0)
-            if self.termination_fn is not None:
-                alive = alive & ~self.termination_fn(next_states)
-            states, weight = next_states, weight * self.discount
+        next_states = self.rollout(states, per_row_actions)  # [N*P, H, S]
+        previous = torch.cat([states[:, None], next_states[:, :-1]], dim=1)
+        flat = (rows * horizon, -1)
+        rewards = self.reward_fn(previous.reshape(flat), per_row_actions.reshape(flat),
+                                 next_states.reshape(flat))
+        _check_output("reward_fn", rewards, (rows * horizon,))
+        rewards = rewards.view(rows, horizon)
+        alive = torch.ones(rows, horizon + 1, dtype=torch.bool)  # alive[:, t]: before step t
+        if self.termination_fn is not None:
+            terminated = self.termination_fn(next_states.reshape(flat)).view(rows, horizon)
+            alive[:, 1:] = torch.cumprod(~terminated, dim=1).bool()
+        discounts = self.discount ** torch.arange(horizon + 1, dtype=rewards.dtype)
+        total = (torch.where(alive[:, :-1], rewards, 0.0) * discounts[:-1]).sum(dim=1)
         if self.terminal_value is not None:
-            values = self.terminal_value(states)
-            _check_output("terminal_value", values, (rows,), self.horizon)
-            total = total + weight * torch.where(alive, values, 0.0)
+            values = self.terminal_value(next_states[:, -1])
+            _check_output("terminal_value", values, (rows,))
+            total = total + discounts[-1] * torch.where(alive[:, -1], values, 0.0)
         return total.view(num_candidates, num_particles).mean(dim=1)
 
+    def rollout(self, states: Tensor, actions: Tensor) -> Tensor:
+        """Next states ``[B, H, S]`` from ``states [B, S]`` under ``actions [B, H, A]``.
 
-def _check_output(name: str, value: Tensor, shape: tuple[int, ...], step: int) -> None:
+        Uses ``dynamics.rollout(states, actions)`` when the model has one (a simulator that runs
+        whole sequences in one call), else steps ``dynamics`` H times on the whole batch.
+        """
+        expected = (actions.shape[0], states.shape[1])
+        sequence_model = getattr(self.dynamics, "rollout", None)
+        if sequence_model is not None:
+            next_states = sequence_model(states, actions)
+            _check_output("dynamics.rollout", next_states,
+                          (expected[0], actions.shape[1], expected[1]))
+            return next_states
+        steps = []
+        for t in range(actions.shape[1]):
+            states = self.dynamics(states, actions[:, t])
+            _check_output("dynamics", states, expected, t)
+            steps.append(states)
+        return torch.stack(steps, dim=1)
+
+
+def _check_output(name: str, value: Tensor, shape: tuple[int, ...],
+                  step: int | None = None) -> None:
+    """Shape check, and NaN/Inf check reported per row (``step`` names the planning step)."""
+    where = "" if step is None else f" at planning step {step}"
     if tuple(value.shape) != shape:
-        raise ValueError(f"{name} returned shape {tuple(value.shape)} at step {step}, "
-                         f"expected {shape}")
+        raise ValueError(f"{name} returned shape {tuple(value.shape)}{where}, expected {shape}")
     bad = ~torch.isfinite(value)
     if bad.any():
         rows = bad.view(shape[0], -1).any(dim=1).sum().item()
-        raise NonFiniteModelOutput(f"{name} returned NaN/Inf for {rows} of {shape[0]} rows at "
-                                   f"planning step {step}; refusing to plan through it")
+        raise NonFiniteModelOutput(f"{name} returned NaN/Inf for {rows} of {shape[0]} rows"
+                                   f"{where}; refusing to plan through it")
 
 
 @dataclass
@@ -137,10 +164,20 @@ class Plan:
 
 
 class Planner:
-    """Base class: ``plan(state [S], problem, warm_start [H, A] | None) -> Plan``."""
+    """Base class: ``plan(state [S], problem, warm_start [H, A] | None) -> Plan``.
+
+    Planners that carry state between calls (iCEM's elites, MCTS's tree) override ``reset``
+    (a new episode starts) and ``advance`` (``steps`` actions of the last plan were executed).
+    """
 
     def plan(self, state: Tensor, problem: Problem, warm_start: Tensor | None = None) -> Plan:
         raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget everything carried over from earlier calls."""
+
+    def advance(self, steps: int) -> None:
+        """The first ``steps`` actions of the last plan have been executed."""
 
 
 def check_warm_start(warm_start: Tensor | None, problem: Problem) -> Tensor | None:

@@ -1,4 +1,6 @@
-"""Population planners over open-loop action sequences (reference 003 §5.2: random shooting)."""
+"""Population planners over open-loop action sequences (reference 003 §5.2): random shooting,
+CEM (Alg. 21), iCEM and MPPI. Each evaluates its whole population in one batched
+``Problem.evaluate`` per iteration: one model call per time step on population x particles."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import time
 import torch
 from torch import Tensor
 
+from planners.noise import bounded_normal, coloured_noise
 from planners.problem import Plan, Planner, Problem, check_warm_start
 
 
@@ -51,3 +54,267 @@ class RandomShooting(Planner):
         diagnostics = {"mean_return": float(returns.mean()),
                        "seconds": time.perf_counter() - started}
         return Plan(candidates[best], float(returns[best]), diagnostics)
+
+
+def _check_positive_int(name: str, value: int) -> int:
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_fraction(name: str, value: float, low_open: bool = False) -> float:
+    if not (0.0 < value < 1.0 if low_open else 0.0 <= value < 1.0):
+        raise ValueError(f"{name} must be in {'(0' if low_open else '[0'}, 1), got {value!r}")
+    return float(value)
+
+
+class _BestSeen:
+    """The best action sequence evaluated so far over the iterations of one ``plan`` call."""
+
+    def __init__(self) -> None:
+        self.actions: Tensor | None = None
+        self.value = -float("inf")
+
+    def update(self, candidates: Tensor, returns: Tensor) -> None:
+        best = int(torch.argmax(returns))
+        if float(returns[best]) > self.value:
+            self.actions, self.value = candidates[best].clone(), float(returns[best])
+
+
+class CEM(Planner):
+    """Cross-entropy method over action sequences (reference 003 §5.2, Alg. 21).
+
+    Each of ``iterations`` rounds samples ``population`` sequences from a diagonal Gaussian
+    kept inside the bounds (:func:`bounded_normal`), evaluates them in one batched
+    ``problem.evaluate``, and refits mean and standard deviation to the ``elites`` best:
+    ``new = smoothing * old + (1 - smoothing) * elite statistic``. The standard deviation
+    starts at ``init_std`` and never drops below ``min_std``, both as fractions of the half
+    range of the bounds. The mean starts at the warm start (MPC's shifted plan) or mid-range.
+
+    Returns the best sequence evaluated in any round, or with ``return_mean=True`` the final
+    mean (evaluated once more so ``expected_return`` is its own).
+    """
+
+    def __init__(self, population: int = 500, elites: int = 50, iterations: int = 5,
+                 smoothing: float = 0.1, init_std: float = 0.5, min_std: float = 1e-3,
+                 return_mean: bool = False, seed: int | torch.Generator | None = None) -> None:
+        self.population = _check_positive_int("population", population)
+        self.elites = _check_positive_int("elites", elites)
+        if self.elites > self.population:
+            raise ValueError(f"elites ({elites}) must not exceed population ({population})")
+        self.iterations = _check_positive_int("iterations", iterations)
+        self.smoothing = _check_fraction("smoothing", smoothing)
+        if not init_std > 0 or not 0 <= min_std <= init_std:
+            raise ValueError(f"need 0 <= min_std <= init_std and init_std > 0, got "
+                             f"min_std={min_std}, init_std={init_std}")
+        self.init_std, self.min_std, self.return_mean = init_std, min_std, return_mean
+        self.generator = make_generator(seed)
+
+    def plan(self, state: Tensor, problem: Problem, warm_start: Tensor | None = None) -> Plan:
+        started = time.perf_counter()
+        mean, std, low, high = _initial_distribution(problem, warm_start, self.init_std)
+        min_std = self.min_std * (high - low) / 2
+        best = _BestSeen()
+        with torch.no_grad():
+            for _ in range(self.iterations):
+                candidates = bounded_normal(mean, std, low, high, self.population,
+                                            self.generator)
+                returns = problem.evaluate(state, candidates)
+                best.update(candidates, returns)
+                elites = candidates[torch.topk(returns, self.elites).indices]
+                mean, std = _refit(mean, std, elites, self.smoothing, min_std)
+            if self.return_mean:
+                actions = mean
+                value = float(problem.evaluate(state, mean[None])[0])
+            else:
+                actions, value = best.actions, best.value
+        diagnostics = {"mean_std": float(std.mean()), "seconds": time.perf_counter() - started}
+        return Plan(actions, value, diagnostics)
+
+
+def _refit(mean: Tensor, std: Tensor, elites: Tensor, smoothing: float,
+           min_std: Tensor) -> tuple[Tensor, Tensor]:
+    """Smoothed refit of mean and std ``[H, A]`` to ``elites [M, H, A]``, std floored."""
+    mean = smoothing * mean + (1 - smoothing) * elites.mean(dim=0)
+    std = smoothing * std + (1 - smoothing) * elites.std(dim=0, unbiased=False)
+    return mean, torch.maximum(std, min_std)
+
+
+def _initial_distribution(problem: Problem, warm_start: Tensor | None,
+                          init_std: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Mean and std ``[H, A]`` to start from, and the bounds broadcast to ``[H, A]``."""
+    warm_start = check_warm_start(warm_start, problem)
+    shape = (problem.horizon, problem.action_dim)
+    low, high = problem.action_low.expand(shape), problem.action_high.expand(shape)
+    mean = (low + high) / 2 if warm_start is None else problem.clip_actions(warm_start)
+    return mean, init_std * (high - low) / 2, low, high
+
+
+class ICEM(Planner):
+    """Improved CEM (Pinneri et al. 2020): CEM with temporally coloured noise, a population
+    that shrinks each iteration, and elites carried over.
+
+    Differences from :class:`CEM`: samples use noise with power spectrum ~ 1/f^``noise_beta``
+    along the horizon; iteration i samples ``max(population * population_decay**-i,
+    2 * elites)`` sequences; a fraction ``keep_elites`` of the previous iteration's elites joins
+    each population, and after MPC executes actions the elites of the last call, shifted in
+    time (padded with the mean), join the first population of the next; the final mean is a
+    candidate in the last iteration. Returns the best sequence evaluated.
+    """
+
+    def __init__(self, population: int = 300, elites: int = 10, iterations: int = 3,
+                 smoothing: float = 0.1, init_std: float = 0.5, min_std: float = 1e-3,
+                 noise_beta: float = 2.0, population_decay: float = 1.25,
+                 keep_elites: float = 0.3, seed: int | torch.Generator | None = None) -> None:
+        self._cem = CEM(population, elites, iterations, smoothing, init_std, min_std)
+        if noise_beta < 0:
+            raise ValueError(f"noise_beta must be >= 0, got {noise_beta}")
+        if population_decay < 1:
+            raise ValueError(f"population_decay must be >= 1, got {population_decay}")
+        self.noise_beta, self.population_decay = float(noise_beta), float(population_decay)
+        self.keep_elites = _check_fraction("keep_elites", keep_elites)
+        self.generator = make_generator(seed)
+        self._carried: Tensor | None = None  # elites of the last call, already shifted
+
+    def reset(self) -> None:
+        self._carried = None
+
+    def advance(self, steps: int) -> None:
+        if self._carried is not None:
+            self._carried = self._carried[:, steps:]  # padded to the horizon in the next call
+
+    def plan(self, state: Tensor, problem: Problem, warm_start: Tensor | None = None) -> Plan:
+        started = time.perf_counter()
+        cem = self._cem
+        mean, std, low, high = _initial_distribution(problem, warm_start, cem.init_std)
+        min_std = cem.min_std * (high - low) / 2
+        num_kept = int(round(self.keep_elites * cem.elites))
+        carried = self._carried_candidates(mean, num_kept)
+        best = _BestSeen()
+        with torch.no_grad():
+            for i in range(cem.iterations):
+                size = max(int(cem.population * self.population_decay ** -i), 2 * cem.elites)
+                noise = coloured_noise(self.noise_beta, size, problem.horizon,
+                                       problem.action_dim, self.generator, mean.dtype)
+                candidates = bounded_normal(mean, std, low, high, size, self.generator, noise)
+                extra = [c for c in (carried,) if c is not None]
+                if i == cem.iterations - 1:
+                    extra.append(mean[None])
+                candidates = torch.cat([candidates, *extra], dim=0)
+                returns = problem.evaluate(state, candidates)
+                best.update(candidates, returns)
+                top = torch.topk(returns, min(cem.elites, returns.shape[0])).indices
+                elites = candidates[top]
+                carried = elites[:num_kept] if num_kept else None
+                mean, std = _refit(mean, std, elites, cem.smoothing, min_std)
+        self._carried = carried
+        diagnostics = {"mean_std": float(std.mean()), "seconds": time.perf_counter() - started}
+        return Plan(best.actions, best.value, diagnostics)
+
+    def _carried_candidates(self, mean: Tensor, num_kept: int) -> Tensor | None:
+        """Elites from the previous call, shifted by ``advance``, padded with ``mean``'s tail."""
+        if self._carried is None or num_kept == 0:
+            return None
+        carried = self._carried[:num_kept]
+        horizon = mean.shape[0]
+        if carried.shape[1] != horizon:
+            missing = horizon - carried.shape[1]
+            if missing < 0:
+                return None  # the horizon shrank: nothing sensible to carry
+            padding = mean[horizon - missing:].expand(carried.shape[0], -1, -1)
+            carried = torch.cat([carried, padding], dim=1)
+        return carried
+
+
+class MPPI(Planner):
+    """Model-predictive path integral control (Williams et al. 2017).
+
+    Perturbs a nominal sequence ``U [H, A]`` (the warm start, or mid-range) with Gaussian noise
+    of covariance ``noise_std`` (a scalar, per-dimension ``[A]`` or a full ``[A, A]``
+    covariance when ``noise_cov=True``), keeps perturbed actions inside the bounds, and moves
+    ``U`` by the importance-weighted noise, weights ``softmax((J_k - c_k) / temperature)``
+    where ``J_k`` is the return and ``c_k = temperature * sum_t U_t^T Sigma^-1 eps_t`` the
+    control cost of the information-theoretic derivation (``control_cost=False`` drops it).
+    ``smoothing`` in [0, 1) low-pass filters the update along the horizon. ``iterations``
+    repeats the update. ``expected_return`` is the importance-weighted mean of the sampled
+    returns, an estimate for the updated nominal.
+    """
+
+    def __init__(self, num_samples: int = 1000, temperature: float = 1.0,
+                 noise_std: float | Tensor = 0.5, noise_cov: bool = False, iterations: int = 1,
+                 smoothing: float = 0.0, control_cost: bool = True,
+                 seed: int | torch.Generator | None = None) -> None:
+        self.num_samples = _check_positive_int("num_samples", num_samples)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+        self.iterations = _check_positive_int("iterations", iterations)
+        self.smoothing = _check_fraction("smoothing", smoothing)
+        self.control_cost = control_cost
+        self.scale_tril, self.precision = _noise_factors(noise_std, noise_cov)
+        self.generator = make_generator(seed)
+
+    def plan(self, state: Tensor, problem: Problem, warm_start: Tensor | None = None) -> Plan:
+        started = time.perf_counter()
+        warm_start = check_warm_start(warm_start, problem)
+        dtype, horizon, dim = problem.action_low.dtype, problem.horizon, problem.action_dim
+        scale_tril = self._factor_for(self.scale_tril, dim, "noise_std").to(dtype)
+        precision = self._factor_for(self.precision, dim, "noise_std").to(dtype)
+        if warm_start is None:
+            nominal = ((problem.action_low + problem.action_high) / 2).expand(horizon, dim)
+        else:
+            nominal = problem.clip_actions(warm_start)
+        with torch.no_grad():
+            for _ in range(self.iterations):
+                white = torch.randn((self.num_samples, horizon, dim), generator=self.generator,
+                                    dtype=dtype)
+                candidates = problem.clip_actions(nominal + white @ scale_tril.T)
+                noise = candidates - nominal
+                objective = problem.evaluate(state, candidates)
+                returns = objective
+                if self.control_cost:
+                    cost = torch.einsum("ha,nhb,ab->n", nominal, noise, precision)
+                    objective = returns - self.temperature * cost
+                weights = torch.softmax(objective / self.temperature, dim=0)
+                update = torch.einsum("n,nha->ha", weights, noise)
+                if self.smoothing:
+                    update = _low_pass(update, self.smoothing)
+                nominal = problem.clip_actions(nominal + update)
+        diagnostics = {"effective_samples": float(1.0 / weights.square().sum()),
+                       "seconds": time.perf_counter() - started}
+        return Plan(nominal, float(weights @ returns), diagnostics)
+
+    @staticmethod
+    def _factor_for(factor: Tensor, dim: int, name: str) -> Tensor:
+        if factor.shape[0] == 1:
+            return torch.eye(dim, dtype=factor.dtype) * factor[0, 0]
+        if factor.shape[0] != dim:
+            raise ValueError(f"{name} is for {factor.shape[0]} action dims, the problem has {dim}")
+        return factor
+
+
+def _noise_factors(noise_std: float | Tensor, noise_cov: bool) -> tuple[Tensor, Tensor]:
+    """Cholesky factor ``L`` of the noise covariance and its inverse covariance (``[1, 1]`` for a
+    scalar std, broadcast later to the action dimension)."""
+    value = torch.as_tensor(noise_std, dtype=torch.float64)
+    if noise_cov:
+        if value.ndim != 2 or value.shape[0] != value.shape[1]:
+            raise ValueError(f"with noise_cov=True noise_std must be a covariance [A, A], got "
+                             f"shape {tuple(value.shape)}")
+        covariance = value
+    else:
+        if value.ndim > 1 or not (value > 0).all():
+            raise ValueError(f"noise_std must be a positive scalar or [A] vector, got {noise_std}")
+        covariance = torch.diag_embed(value.reshape(-1).square())
+    scale_tril, info = torch.linalg.cholesky_ex(covariance)
+    if info != 0:
+        raise ValueError(f"noise covariance must be symmetric positive definite, got {covariance}")
+    return scale_tril, torch.cholesky_inverse(scale_tril)
+
+
+def _low_pass(sequence: Tensor, smoothing: float) -> Tensor:
+    """Exponential moving average ``[H, A]`` along time: y_t = s y_{t-1} + (1 - s) x_t."""
+    smoothed = [sequence[0]]
+    for step in sequence[1:]:
+        smoothed.append(smoothing * smoothed[-1] + (1 - smoothing) * step)
+    return torch.stack(smoothed)

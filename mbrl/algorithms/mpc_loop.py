@@ -25,7 +25,7 @@ from mbrl.models import MLPDynamics, train_dynamics
 from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
 from mbrl.util.run_folder import RunFolder
 from mbrl.util.seeding import derive_seed, numpy_generator, seed_torch, torch_generator
-from planners import MPC, Problem, RandomShooting
+from planners import CEM, ICEM, MPC, MPPI, Planner, Problem, RandomShooting
 
 # purposes for derived seeds: (seed, episode, purpose)
 _ENV, _POLICY, _TRAIN, _PLANNER = range(4)
@@ -43,12 +43,45 @@ class DynamicsModelConfig:
     validation_fraction: float = 0.1
 
 
+PLANNERS = ("random_shooting", "cem", "icem", "mppi")
+
+
 @dataclass
 class PlannerConfig:
+    """Which population planner MPC runs and its settings (fields a planner does not use are
+    ignored by it); see ``planners.shooting`` for their meaning."""
+
     name: str = "random_shooting"
-    num_samples: int = 1000
+    num_samples: int = 1000  # population (CEM, iCEM) or samples (random shooting, MPPI)
     horizon: int = 25
     replan_every: int = 1
+    elites: int = 50  # CEM, iCEM
+    iterations: int = 5  # CEM, iCEM, MPPI
+    smoothing: float = 0.1  # CEM, iCEM (mean/std), MPPI (update along time)
+    init_std: float = 0.5  # CEM, iCEM: fraction of the half action range
+    min_std: float = 1e-3  # CEM, iCEM: fraction of the half action range
+    noise_beta: float = 2.0  # iCEM coloured noise exponent
+    population_decay: float = 1.25  # iCEM
+    keep_elites: float = 0.3  # iCEM
+    temperature: float = 1.0  # MPPI
+    noise_std: float = 0.5  # MPPI, in action units
+
+
+def build_planner(config: PlannerConfig) -> Planner:
+    """The planner named by ``config.name`` (its generator is set per episode by the loop)."""
+    if config.name == "random_shooting":
+        return RandomShooting(config.num_samples)
+    if config.name == "cem":
+        return CEM(config.num_samples, config.elites, config.iterations, config.smoothing,
+                   config.init_std, config.min_std)
+    if config.name == "icem":
+        return ICEM(config.num_samples, config.elites, config.iterations, config.smoothing,
+                    config.init_std, config.min_std, config.noise_beta, config.population_decay,
+                    config.keep_elites)
+    if config.name == "mppi":
+        return MPPI(config.num_samples, config.temperature, config.noise_std,
+                    iterations=config.iterations, smoothing=config.smoothing)
+    raise ValueError(f"planner.name must be one of {PLANNERS}, got {config.name!r}")
 
 
 @dataclass
@@ -73,8 +106,7 @@ class MBRLConfig:
             raise ValueError("random_episodes must be >= 1: the model needs data to start from")
         if self.episode_steps is not None and self.episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1 or null, got {self.episode_steps}")
-        if self.planner.name != "random_shooting":
-            raise ValueError(f"planner.name must be 'random_shooting', got {self.planner.name!r}")
+        build_planner(self.planner)
 
 
 def build_problem(task: TaskSpec, model: MLPDynamics, horizon: int) -> Problem:
@@ -104,7 +136,7 @@ class MBRLRun:
         self.episode, self.env_steps, self.wall_seconds = 0, 0, 0.0
         self.env = self.task.make_env(max_episode_steps=config.episode_steps)
         self.model.eval()
-        self.mpc = MPC(RandomShooting(config.planner.num_samples),
+        self.mpc = MPC(build_planner(config.planner),
                        build_problem(self.task, self.model, config.planner.horizon),
                        config.planner.replan_every)
 

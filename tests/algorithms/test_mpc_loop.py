@@ -36,7 +36,7 @@ def test_config_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="Discrete actions"):
         run_mbrl(MBRLConfig(task="CartPole-v1", output_dir=str(tmp_path)))
     with pytest.raises(ValueError, match="planner.name"):
-        run_mbrl(MBRLConfig(planner=PlannerConfig(name="cem"), output_dir=str(tmp_path)))
+        run_mbrl(MBRLConfig(planner=PlannerConfig(name="tree_search"), output_dir=str(tmp_path)))
 
 
 def test_cli_runs_a_preset_with_overrides(tmp_path, capsys):
