@@ -3,9 +3,12 @@
 ``planner.plan(state, problem) -> Plan``; ``MPC(planner, problem).act(obs)`` is a policy.
 """
 
+from planners.ilqr import ILQR
+from planners.lqr import LQRSolution, TimeVaryingLinearPolicy, infinite_horizon_lqr, solve_lqr
 from planners.mpc import MPC
 from planners.problem import NonFiniteModelOutput, Plan, Planner, Problem
 from planners.shooting import CEM, ICEM, MPPI, RandomShooting
 
-__all__ = ["CEM", "ICEM", "MPC", "MPPI", "NonFiniteModelOutput", "Plan", "Planner", "Problem",
-           "RandomShooting"]
+__all__ = ["CEM", "ICEM", "ILQR", "LQRSolution", "MPC", "MPPI", "NonFiniteModelOutput", "Plan",
+           "Planner", "Problem", "RandomShooting", "TimeVaryingLinearPolicy",
+           "infinite_horizon_lqr", "solve_lqr"]

@@ -17,10 +17,11 @@ import gymnasium as gym
 import numpy as np
 from torch import Tensor
 
-from mbrl.envs import rewards
+from mbrl.envs import observations, rewards
 
 RewardFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 TerminationFn = Callable[[Tensor], Tensor]
+ObservationFn = Callable[[Tensor, Tensor], Tensor]
 
 SWINGUP_ID = "mbrl/CartPoleSwingUp-v0"
 SWINGUP_EPISODE_STEPS = 200
@@ -38,7 +39,9 @@ class TaskSpec:
     """A supported environment with its exact batched reward and termination functions.
 
     ``reward_fn(obs [B, S], act [B, A], next_obs [B, S]) -> [B]``;
-    ``termination_fn(next_obs [B, S]) -> [B] bool``.
+    ``termination_fn(next_obs [B, S]) -> [B] bool``; for MuJoCo tasks whose observation is a
+    function of positions and velocities, ``observation_fn(qpos [B, nq], qvel [B, nv]) -> [B, S]``
+    (what the simulator model needs to plan with the task's reward).
     """
 
     name: str
@@ -48,6 +51,7 @@ class TaskSpec:
     max_episode_steps: int
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    observation_fn: ObservationFn | None = None
 
     def make_env(self, render_mode: str | None = None, max_episode_steps: int | None = None,
                  **kwargs: Any) -> gym.Env:
@@ -117,22 +121,27 @@ _TASKS: dict[str, TaskSpec] = {
         TaskSpec("MountainCarContinuous-v0", "MountainCarContinuous-v0",
                  rewards.mountain_car_reward, rewards.mountain_car_termination, 999),
         TaskSpec("InvertedPendulum-v5", "InvertedPendulum-v5", rewards.inverted_pendulum_reward,
-                 rewards.inverted_pendulum_termination, 1000),
+                 rewards.inverted_pendulum_termination, 1000,
+                 observation_fn=observations.positions_and_velocities),
         TaskSpec("InvertedDoublePendulum-v5", "InvertedDoublePendulum-v5",
                  rewards.inverted_double_pendulum_reward,
                  rewards.inverted_double_pendulum_termination, 1000),
         TaskSpec("Reacher-v5", "Reacher-v5", rewards.reacher_reward, rewards.never_terminates, 50),
         TaskSpec("Pusher-v5", "Pusher-v5", rewards.pusher_reward, rewards.never_terminates, 100),
         TaskSpec("HalfCheetah-v5", "HalfCheetah-v5", rewards.half_cheetah_reward,
-                 rewards.never_terminates, 1000, _WITH_X, notes="obs[0] is the root x position"),
+                 rewards.never_terminates, 1000, _WITH_X, notes="obs[0] is the root x position",
+                 observation_fn=observations.positions_and_velocities),
         TaskSpec("Hopper-v5", "Hopper-v5", rewards.hopper_reward, rewards.hopper_termination,
-                 1000, _WITH_X, notes="obs[0] is the root x position"),
+                 1000, _WITH_X, notes="obs[0] is the root x position",
+                 observation_fn=observations.positions_and_clipped_velocities),
         TaskSpec("Walker2d-v5", "Walker2d-v5", rewards.walker2d_reward,
                  rewards.walker2d_termination, 1000, _WITH_X,
-                 notes="obs[0] is the root x position"),
+                 notes="obs[0] is the root x position",
+                 observation_fn=observations.positions_and_clipped_velocities),
         TaskSpec("CartPoleSwingUp", SWINGUP_ID, rewards.cartpole_swingup_reward,
                  rewards.never_terminates, SWINGUP_EPISODE_STEPS,
-                 notes="our MuJoCo cart-pole; pole starts hanging down"),
+                 notes="our MuJoCo cart-pole; pole starts hanging down",
+                 observation_fn=observations.cartpole_swingup),
     ]
 }
 

@@ -1,0 +1,138 @@
+"""The MuJoCo simulator of a task as a batched planning model (MPC with the true model, as in
+MuJoCo MPC).
+
+The planner's state is MuJoCo's full physics state (``mjSTATE_FULLPHYSICS``: time, qpos, qvel,
+actuator activations, ...), read from and written to a live env with :meth:`get_state` and
+:meth:`set_state`. :meth:`rollout` runs all action sequences of a planning call in one
+``mujoco.rollout`` call over a persistent thread pool (each env step repeats its control
+``frame_skip`` times, as gymnasium does). Rewards and terminations are the task's own
+functions, applied to the observations that ``task.observation_fn`` computes from qpos and qvel.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import torch
+from gymnasium.envs.mujoco import MujocoEnv
+from mujoco import rollout as mj_rollout
+from torch import Tensor
+
+from mbrl.envs.tasks import TaskSpec
+from planners import MPC, Problem
+
+FULL_PHYSICS = mujoco.mjtState.mjSTATE_FULLPHYSICS
+
+
+class MujocoSimulator:
+    """Batched dynamics over full physics states ``[B, X]`` (float64) for a MuJoCo task.
+
+    ``simulator(states [B, X], actions [B, A]) -> [B, X]`` advances one env step;
+    ``rollout(states [B, X], actions [B, H, A]) -> [B, H, X]`` advances H steps in one call.
+    ``num_threads`` defaults to the CPUs available to this process.
+    """
+
+    def __init__(self, task: TaskSpec, num_threads: int | None = None) -> None:
+        if task.observation_fn is None:
+            raise ValueError(f"task {task.name} has no observation_fn (its observation needs more "
+                             "than qpos and qvel), so the simulator cannot score its plans")
+        env = task.make_env()
+        if not isinstance(env.unwrapped, MujocoEnv):
+            raise ValueError(f"task {task.name} is not a MuJoCo env")
+        self.task = task
+        self.model: mujoco.MjModel = env.unwrapped.model
+        self.frame_skip: int = env.unwrapped.frame_skip
+        env.close()
+        self.num_threads = num_threads or len(os.sched_getaffinity(0))
+        self._datas = [mujoco.MjData(self.model) for _ in range(self.num_threads)]
+        self._pool = mj_rollout.Rollout(nthread=self.num_threads)
+        self.state_dim = mujoco.mj_stateSize(self.model, FULL_PHYSICS)
+        time_size = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_TIME)
+        self._qpos = slice(time_size, time_size + self.model.nq)
+        self._qvel = slice(self._qpos.stop, self._qpos.stop + self.model.nv)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def get_state(self, env: gym.Env) -> np.ndarray:
+        """The full physics state ``[X]`` of a live env of this task."""
+        data = self._data_of(env)
+        state = np.empty(self.state_dim)
+        mujoco.mj_getState(self.model, data, state, FULL_PHYSICS)
+        return state
+
+    def set_state(self, env: gym.Env, state: np.ndarray) -> None:
+        """Put a live env into the full physics state ``[X]``."""
+        state = np.asarray(state, dtype=np.float64)
+        if state.shape != (self.state_dim,):
+            raise ValueError(f"state must be [{self.state_dim}], got {state.shape}")
+        data = self._data_of(env)
+        mujoco.mj_setState(self.model, data, state, FULL_PHYSICS)
+        mujoco.mj_forward(self.model, data)
+
+    def _data_of(self, env: gym.Env) -> mujoco.MjData:
+        unwrapped = env.unwrapped
+        if not isinstance(unwrapped, MujocoEnv) or unwrapped.model.nq != self.model.nq:
+            raise ValueError(f"env is not a {self.task.name} MuJoCo env")
+        return unwrapped.data
+
+    def observe(self, states: Tensor) -> Tensor:
+        """The task's observations ``[..., S]`` of physics states ``[..., X]``."""
+        return self.task.observation_fn(states[..., self._qpos], states[..., self._qvel])
+
+    def rollout(self, states: Tensor, actions: Tensor) -> Tensor:
+        """Physics states ``[B, H, X]`` after each of H env steps of ``actions [B, H, A]``."""
+        if states.ndim != 2 or states.shape[1] != self.state_dim:
+            raise ValueError(f"states must be [B, {self.state_dim}], got {tuple(states.shape)}")
+        if actions.ndim != 3 or actions.shape[0] != states.shape[0] \
+                or actions.shape[2] != self.model.nu:
+            raise ValueError(f"actions must be [{states.shape[0]}, H, {self.model.nu}], got "
+                             f"{tuple(actions.shape)}")
+        batch, horizon = actions.shape[:2]
+        controls = np.repeat(actions.detach().cpu().numpy().astype(np.float64), self.frame_skip,
+                             axis=1)
+        initial = np.ascontiguousarray(states.detach().cpu().numpy(), dtype=np.float64)
+        physics, _ = self._pool.rollout(self.model, self._datas, initial, controls)
+        every_step = physics[:, self.frame_skip - 1::self.frame_skip]  # [B, H, X]
+        return torch.from_numpy(np.ascontiguousarray(every_step)).to(states.dtype)
+
+    def __call__(self, states: Tensor, actions: Tensor) -> Tensor:
+        return self.rollout(states, actions[:, None])[:, 0]
+
+    def reward_fn(self, states: Tensor, actions: Tensor, next_states: Tensor) -> Tensor:
+        return self.task.reward_fn(self.observe(states), actions, self.observe(next_states))
+
+    def termination_fn(self, next_states: Tensor) -> Tensor:
+        return self.task.termination_fn(self.observe(next_states))
+
+    def problem(self, horizon: int, **kwargs: Any) -> Problem:
+        """A :class:`planners.Problem` over physics states with the task's reward, termination
+        and action bounds (``kwargs`` go to ``Problem``: discount, terminal_value, ...)."""
+        space = self.task.action_space
+        return Problem(self, self.reward_fn, torch.as_tensor(space.low, dtype=torch.float64),
+                       torch.as_tensor(space.high, dtype=torch.float64), horizon,
+                       termination_fn=self.termination_fn, **kwargs)
+
+
+class SimulatorMPC:
+    """A policy that plans from the live env's physics state with the simulator model:
+    ``act(obs)`` reads the env's state (checking it matches ``obs``) and asks ``mpc`` for
+    the action."""
+
+    def __init__(self, mpc: MPC, simulator: MujocoSimulator, env: gym.Env) -> None:
+        self.mpc, self.simulator, self.env = mpc, simulator, env
+
+    def reset(self) -> None:
+        self.mpc.reset()
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        state = self.simulator.get_state(self.env)
+        expected = self.simulator.observe(torch.from_numpy(state)).numpy()
+        if not np.allclose(expected, obs, rtol=1e-5, atol=1e-6):
+            raise ValueError("obs does not match the physics state of the env given to "
+                             "SimulatorMPC: act on observations from that env")
+        return self.mpc.act(state, deterministic).astype(np.float32)

@@ -1,0 +1,368 @@
+"""Iterative LQR with control limits (reference 003 §5.2 eq. 5.2.8-5.2.9, §5.7.1; Tassa, Mansard
+and Todorov 2014, "Control-limited differential dynamic programming").
+
+Each iteration linearises the dynamics and quadratises the cost ``c_t = -reward`` around the
+nominal trajectory, solves the resulting LQR backward (each step a box-constrained QP when the
+controls are bounded), and accepts the best of a batch of line-search step sizes. Dynamics
+Jacobians come from torch autograd (batched over time with ``torch.func``) or from central
+finite differences (one batched model call), so black-box models work too; the cost is
+differentiated by autograd through the dynamics linearisation (Gauss-Newton: the dynamics'
+second derivatives are dropped, as iLQR does).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from planners.lqr import TimeVaryingLinearPolicy
+from planners.problem import NonFiniteModelOutput, Plan, Planner, Problem, check_warm_start
+
+
+@dataclass
+class _Expansion:
+    """Derivatives along a trajectory (float64 numpy): dynamics ``fx [T, S, S]``,
+    ``fu [T, S, A]``; cost ``lx [T, S]``, ``lu [T, A]``, ``lxx [T, S, S]``, ``luu [T, A, A]``,
+    ``lux [T, A, S]``; terminal cost ``vx [S]``, ``vxx [S, S]``."""
+
+    fx: np.ndarray
+    fu: np.ndarray
+    lx: np.ndarray
+    lu: np.ndarray
+    lxx: np.ndarray
+    luu: np.ndarray
+    lux: np.ndarray
+    vx: np.ndarray
+    vxx: np.ndarray
+
+
+class _Regularisation:
+    """The Levenberg-Marquardt schedule of Tassa et al. 2014 for ``mu`` (added to ``Q_uu``)."""
+
+    def __init__(self, value: float, minimum: float, maximum: float, factor: float) -> None:
+        self.value, self.minimum, self.maximum, self.factor = value, minimum, maximum, factor
+        self.step = 1.0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.value > self.maximum
+
+    def increase(self) -> None:
+        self.step = max(self.factor, self.step * self.factor)
+        self.value = max(self.minimum, self.value * self.step)
+
+    def decrease(self) -> None:
+        self.step = min(1.0 / self.factor, self.step / self.factor)
+        self.value = self.value * self.step if self.value * self.step > self.minimum else 0.0
+
+
+class ILQR(Planner):
+    """iLQR/iLQG planner: ``plan(state, problem)`` returns the optimised open-loop actions and,
+    in ``diagnostics["policy"]``, the :class:`TimeVaryingLinearPolicy` around them (with the
+    exploration covariance ``Q_uu^-1``).
+
+    ``derivatives``: ``"autograd"`` (the dynamics must be a torch function that ``torch.func``
+    can transform) or ``"finite_differences"`` (central differences with step ``fd_step``).
+    Regularisation ``mu`` is added to ``Q_uu`` and follows the Levenberg-Marquardt schedule of
+    Tassa et al.: raised by a growing factor when the backward pass fails or no step size
+    improves the cost, lowered after success. Stops when the relative cost improvement is below
+    ``tolerance``, when the feedforward step is below ``gradient_tolerance`` or after
+    ``max_iterations``. Termination functions are ignored (the objective must be smooth);
+    ``problem.num_particles`` must be 1. Without a warm start the controls start mid-range
+    plus Gaussian noise of std ``init_noise`` in action units (from the seeded generator), so
+    that a symmetric equilibrium such as a pendulum hanging still is left.
+    """
+
+    def __init__(self, max_iterations: int = 50, derivatives: str = "autograd",
+                 fd_step: float = 1e-5, tolerance: float = 1e-9,
+                 gradient_tolerance: float = 1e-7, mu_init: float = 0.0, mu_min: float = 1e-8,
+                 mu_max: float = 1e10, mu_factor: float = 1.6,
+                 step_sizes: tuple[float, ...] = tuple(10.0 ** np.linspace(0, -3, 11)),
+                 init_noise: float = 0.01, seed: int | torch.Generator | None = None) -> None:
+        if derivatives not in ("autograd", "finite_differences"):
+            raise ValueError(f"derivatives must be 'autograd' or 'finite_differences', got "
+                             f"{derivatives!r}")
+        if int(max_iterations) != max_iterations or max_iterations < 1:
+            raise ValueError(f"max_iterations must be a positive integer, got {max_iterations!r}")
+        if not (mu_init >= 0 and 0 < mu_min <= mu_max and mu_factor > 1 and fd_step > 0):
+            raise ValueError("need mu_init >= 0, 0 < mu_min <= mu_max, mu_factor > 1 and "
+                             "fd_step > 0")
+        self.max_iterations, self.derivatives = int(max_iterations), derivatives
+        self.fd_step = fd_step
+        self.tolerance, self.gradient_tolerance = tolerance, gradient_tolerance
+        self.mu_init, self.mu_min, self.mu_max, self.mu_factor = mu_init, mu_min, mu_max, mu_factor
+        if init_noise < 0:
+            raise ValueError(f"init_noise must be >= 0, got {init_noise}")
+        self.init_noise = init_noise
+        self.step_sizes = torch.tensor(sorted(step_sizes, reverse=True), dtype=torch.float64)
+        if seed is None or isinstance(seed, torch.Generator):
+            self.generator = seed if seed is not None else torch.Generator()
+        else:
+            self.generator = torch.Generator().manual_seed(int(seed))
+
+    def plan(self, state: Tensor, problem: Problem, warm_start: Tensor | None = None) -> Plan:
+        started = time.perf_counter()
+        if problem.num_particles != 1:
+            raise ValueError("iLQR optimises one deterministic trajectory: use num_particles=1, "
+                             f"got {problem.num_particles}")
+        dtype = torch.float64
+        x0 = problem.check_state(state).to(dtype)
+        low, high = problem.action_low.to(dtype), problem.action_high.to(dtype)
+        warm_start = check_warm_start(warm_start, problem)
+        if warm_start is None:  # mid-range, slightly perturbed to leave symmetric equilibria
+            noise = torch.randn((problem.horizon, problem.action_dim), generator=self.generator,
+                                dtype=dtype)
+            controls = (low + high) / 2 + self.init_noise * noise
+        controls = torch.clamp(controls if warm_start is None else warm_start.to(dtype), low, high)
+        states, cost = self._rollout_nominal(problem, x0, controls)
+        mu = _Regularisation(self.mu_init, self.mu_min, self.mu_max, self.mu_factor)
+        history, converged, iterations, gains = [cost], False, 0, None
+        while iterations < self.max_iterations and not converged and not mu.exhausted:
+            iterations += 1
+            expansion = self._expand(problem, states, controls)
+            backward = None
+            while backward is None and not mu.exhausted:
+                backward = _backward_pass(expansion, controls.numpy(), low.numpy(), high.numpy(),
+                                          mu.value, problem.discount)
+                if backward is None:
+                    mu.increase()
+            if backward is None:
+                break
+            gains = backward
+            K, k, expected = torch.from_numpy(backward[0]), torch.from_numpy(backward[1]), \
+                backward[2]
+            step = float(k.abs().max() / (controls.abs().max() + 1.0))
+            if step < self.gradient_tolerance:
+                converged = True
+                break
+            accepted = self._line_search(problem, x0, states, controls, K, k, low, high, cost,
+                                         expected)
+            if accepted is None:
+                mu.increase()
+                continue
+            improvement = cost - accepted[2]
+            states, controls, cost = accepted
+            history.append(cost)
+            mu.decrease()
+            converged = improvement <= self.tolerance * max(1.0, abs(cost))
+        policy = self._policy(states, controls, gains, low, high)
+        diagnostics = {"iterations": iterations, "converged": converged, "cost_history": history,
+                       "states": states, "policy": policy, "mu": mu.value,
+                       "seconds": time.perf_counter() - started}
+        return Plan(controls.to(problem.action_low.dtype), -cost, diagnostics)
+
+    def _policy(self, states: Tensor, controls: Tensor, gains, low: Tensor,
+                high: Tensor) -> TimeVaryingLinearPolicy | None:
+        if gains is None:
+            return None
+        K, _, _, Quu = gains
+        covariance = torch.linalg.inv(torch.from_numpy(Quu))
+        covariance = (covariance + covariance.transpose(1, 2)) / 2
+        return TimeVaryingLinearPolicy(states[:-1], controls, torch.from_numpy(K),
+                                       torch.zeros_like(controls), low, high, covariance,
+                                       self.generator)
+
+    # --- trajectories and costs -----------------------------------------------------------
+
+    @staticmethod
+    def _costs(problem: Problem, states: Tensor, controls: Tensor) -> Tensor:
+        """Discounted total cost ``[B]`` of trajectories ``states [B, T+1, S]``, ``controls
+        [B, T, A]``."""
+        batch, horizon, action_dim = controls.shape
+        state_dim = states.shape[-1]
+        rewards = problem.reward_fn(states[:, :-1].reshape(-1, state_dim),
+                                    controls.reshape(-1, action_dim),
+                                    states[:, 1:].reshape(-1, state_dim)).view(batch, horizon)
+        discounts = problem.discount ** torch.arange(horizon + 1, dtype=rewards.dtype)
+        total = (rewards * discounts[:-1]).sum(dim=1)
+        if problem.terminal_value is not None:
+            total = total + discounts[-1] * problem.terminal_value(states[:, -1])
+        if not torch.isfinite(total).all():
+            raise NonFiniteModelOutput("iLQR: the dynamics or reward returned NaN/Inf along a "
+                                       "trajectory; refusing to plan through it")
+        return -total
+
+    def _rollout_nominal(self, problem: Problem, x0: Tensor,
+                         controls: Tensor) -> tuple[Tensor, float]:
+        with torch.no_grad():
+            states = [x0[None]]
+            for t in range(problem.horizon):
+                states.append(problem.dynamics(states[-1], controls[None, t]).to(x0.dtype))
+            states = torch.cat(states)
+            cost = float(self._costs(problem, states[None], controls[None])[0])
+        return states, cost
+
+    def _line_search(self, problem, x0, states, controls, K, k, low, high, cost, expected):
+        """Roll out all step sizes at once (rows of one batch); return the largest step size's
+        trajectory whose improvement is a positive fraction of the predicted one."""
+        alphas = self.step_sizes
+        with torch.no_grad():
+            x = x0.expand(alphas.shape[0], -1)
+            new_states, new_controls = [x], []
+            for t in range(problem.horizon):
+                u = controls[t] + alphas[:, None] * k[t] + (x - states[t]) @ K[t].T
+                u = torch.clamp(u, low, high)
+                x = problem.dynamics(x, u).to(x0.dtype)
+                new_states.append(x)
+                new_controls.append(u)
+            new_states, new_controls = torch.stack(new_states, 1), torch.stack(new_controls, 1)
+            try:
+                costs = self._costs(problem, new_states, new_controls)
+            except FloatingPointError:
+                return None
+        predicted = -(alphas * expected[0] + alphas.square() * expected[1])  # > 0: improvement
+        for i in range(alphas.shape[0]):
+            actual = cost - float(costs[i])
+            if actual > 0 and (predicted[i] <= 0 or actual / float(predicted[i]) > 1e-4):
+                return new_states[i], new_controls[i], float(costs[i])
+        return None
+
+    # --- derivatives ----------------------------------------------------------------------
+
+    def _expand(self, problem: Problem, states: Tensor, controls: Tensor) -> _Expansion:
+        x, u = states[:-1], controls
+        if self.derivatives == "autograd":
+            fx, fu = _autograd_jacobians(problem, x, u)
+        else:
+            fx, fu = _finite_difference_jacobians(problem, x, u, self.fd_step)
+        next_states = states[1:]
+
+        def step_cost(xt, ut, x_ref, u_ref, next_ref, jx, ju):
+            predicted = next_ref + jx @ (xt - x_ref) + ju @ (ut - u_ref)
+            return -problem.reward_fn(xt[None], ut[None], predicted[None])[0]
+
+        # reverse-over-reverse: torch's forward-mode AD (torch.func.hessian) warns on import
+        grad_fn = torch.func.grad(step_cost, argnums=(0, 1))
+        grad = torch.func.vmap(grad_fn)
+        hess = torch.func.vmap(torch.func.jacrev(grad_fn, argnums=(0, 1)))
+        args = (x, u, x, u, next_states, fx, fu)
+        lx, lu = grad(*args)
+        (lxx, _), (lux, luu) = hess(*args)
+        vx = torch.zeros(x.shape[1], dtype=x.dtype)
+        vxx = torch.zeros(x.shape[1], x.shape[1], dtype=x.dtype)
+        if problem.terminal_value is not None:
+            def terminal_cost(xt):
+                return -problem.terminal_value(xt[None])[0]
+            vx = torch.func.grad(terminal_cost)(states[-1])
+            vxx = torch.func.jacrev(torch.func.grad(terminal_cost))(states[-1])
+        as_numpy = [t.detach().numpy() for t in (fx, fu, lx, lu, lxx, luu, lux, vx, vxx)]
+        return _Expansion(*as_numpy)
+
+
+def _autograd_jacobians(problem: Problem, x: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """``fx [T, S, S]``, ``fu [T, S, A]`` of the dynamics at each ``(x_t, u_t)``."""
+    def step(xt, ut):
+        return problem.dynamics(xt[None], ut[None])[0]
+
+    try:
+        return torch.func.vmap(torch.func.jacrev(step, argnums=(0, 1)))(x, u)
+    except RuntimeError as error:
+        raise RuntimeError("iLQR could not differentiate the dynamics with torch.func; use "
+                           "derivatives='finite_differences' for black-box models") from error
+
+
+def _finite_difference_jacobians(problem: Problem, x: Tensor, u: Tensor,
+                                 step: float) -> tuple[Tensor, Tensor]:
+    """Central differences, all ``2 (S + A)`` perturbations of all T steps in one model call."""
+    horizon, state_dim = x.shape
+    action_dim = u.shape[1]
+    size = state_dim + action_dim
+    basis = torch.eye(size, dtype=x.dtype) * step
+    offsets = torch.cat([basis, -basis])  # [2 (S+A), S+A]
+    points = torch.cat([x, u], dim=1)[:, None] + offsets[None]  # [T, 2 (S+A), S+A]
+    flat = points.reshape(-1, size)
+    with torch.no_grad():
+        out = problem.dynamics(flat[:, :state_dim], flat[:, state_dim:]).to(x.dtype)
+    out = out.view(horizon, 2, size, state_dim)
+    jacobian = ((out[:, 0] - out[:, 1]) / (2 * step)).transpose(1, 2)  # [T, S, S+A]
+    return jacobian[:, :, :state_dim], jacobian[:, :, state_dim:]
+
+
+# --- backward pass ------------------------------------------------------------------------
+
+def _backward_pass(e: _Expansion, controls: np.ndarray, low: np.ndarray, high: np.ndarray,
+                   mu: float, discount: float):
+    """Gains ``K [T, A, S]``, feedforward ``k [T, A]``, the predicted cost change coefficients
+    ``(sum k^T Q_u, 1/2 sum k^T Q_uu k)`` and ``Q_uu [T, A, A]``; None if some regularised
+    ``Q_uu`` is not positive definite. Bounded controls make each step a box QP (Tassa 2014):
+    rows of K for clamped controls are zero."""
+    horizon, action_dim = controls.shape
+    state_dim = e.fx.shape[1]
+    K = np.zeros((horizon, action_dim, state_dim))
+    k = np.zeros((horizon, action_dim))
+    Quu_all = np.zeros((horizon, action_dim, action_dim))
+    vx, vxx = discount ** horizon * e.vx, discount ** horizon * e.vxx
+    linear, quadratic = 0.0, 0.0
+    for t in reversed(range(horizon)):
+        weight = discount ** t
+        fx, fu = e.fx[t], e.fu[t]
+        Qx = weight * e.lx[t] + fx.T @ vx
+        Qu = weight * e.lu[t] + fu.T @ vx
+        Qxx = weight * e.lxx[t] + fx.T @ vxx @ fx
+        Qux = weight * e.lux[t] + fu.T @ vxx @ fx
+        Quu = weight * e.luu[t] + fu.T @ vxx @ fu
+        Quu = (Quu + Quu.T) / 2
+        Quu_reg = Quu + mu * np.eye(action_dim)
+        result = _box_qp(Quu_reg, Qu, low - controls[t], high - controls[t], k[min(t + 1,
+                                                                               horizon - 1)])
+        if result is None:
+            return None
+        k[t], free, factor = result
+        if free.any():
+            Qux_free = Qux[free]
+            K[t][free] = -_solve_with(factor, Qux_free)
+        linear += k[t] @ Qu
+        quadratic += 0.5 * k[t] @ Quu @ k[t]
+        vx = Qx + K[t].T @ Quu @ k[t] + K[t].T @ Qu + Qux.T @ k[t]
+        vxx = Qxx + K[t].T @ Quu @ K[t] + K[t].T @ Qux + Qux.T @ K[t]
+        vxx = (vxx + vxx.T) / 2
+        Quu_all[t] = Quu_reg
+    return K, k, (linear, quadratic), Quu_all
+
+
+def _solve_with(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    return np.linalg.solve(factor.T, np.linalg.solve(factor, rhs))
+
+
+def _box_qp(H: np.ndarray, g: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+            start: np.ndarray, max_iterations: int = 100):
+    """Minimise ``1/2 z^T H z + g^T z`` subject to ``lower <= z <= upper`` by projected Newton
+    (Tassa et al. 2014, Alg. 3). Returns ``(z, free [A] bool, cholesky factor of H_free)`` or
+    None if H (restricted to the free set) is not positive definite."""
+    z = np.clip(start, lower, upper)
+    free = np.ones(g.shape[0], dtype=bool)
+    factor = None
+    for _ in range(max_iterations):
+        grad = g + H @ z
+        clamped = ((z <= lower) & (grad > 0)) | ((z >= upper) & (grad < 0))
+        new_free = ~clamped
+        if factor is None or (new_free != free).any():
+            free = new_free
+            if not free.any():
+                return z, free, None
+            try:
+                factor = np.linalg.cholesky(H[np.ix_(free, free)])
+            except np.linalg.LinAlgError:
+                return None
+        if np.linalg.norm(grad[free]) < 1e-10:
+            break
+        # Newton step on the free dimensions, then a projected Armijo line search
+        direction = np.zeros_like(z)
+        direction[free] = -_solve_with(factor, grad[free])
+        value = 0.5 * z @ H @ z + g @ z
+        step, accepted = 1.0, False
+        while step > 1e-10:
+            candidate = np.clip(z + step * direction, lower, upper)
+            new_value = 0.5 * candidate @ H @ candidate + g @ candidate
+            if value - new_value >= 0.1 * step * -(grad @ direction) or new_value < value - 1e-14:
+                accepted = True
+                break
+            step *= 0.5
+        if not accepted:
+            break
+        z = candidate
+    return z, free, factor

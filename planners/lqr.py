@@ -1,0 +1,181 @@
+"""Linear-quadratic regulators and the time-varying linear policy they produce (reference 003
+§5.2 "trajectory optimisation with derivatives", §5.7.1 local linear-Gaussian controllers).
+
+Costs are minimised (a reward is a negative cost). For ``t = 0 .. T-1``
+
+    x_{t+1} = A_t x_t + B_t u_t + d_t
+    c_t(x, u) = 1/2 x^T Q_t x + 1/2 u^T R_t u + u^T N_t^T x + q_t^T x + r_t^T u
+
+plus a terminal cost ``1/2 x^T Q_T x + q_T^T x``. All arrays are float64 numpy; the backward
+pass is sequential in time and works on small matrices, where numpy is much faster than torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class LQRSolution:
+    """Affine feedback ``u_t = K_t x_t + k_t`` (``K [T, A, S]``, ``k [T, A]``), the quadratic
+    value function ``V_t(x) = 1/2 x^T P_t x + p_t^T x + const`` (``P [T+1, S, S]``, ``p [T+1, S]``)
+    and the control Hessians ``Q_uu [T, A, A]`` (their inverses are the covariance of the
+    maximum-entropy linear-Gaussian controller)."""
+
+    K: np.ndarray
+    k: np.ndarray
+    P: np.ndarray
+    p: np.ndarray
+    Quu: np.ndarray
+
+
+def _time_varying(name: str, value: np.ndarray | None, horizon: int, shape: tuple[int, ...],
+                  default: float = 0.0) -> np.ndarray:
+    """``value`` as ``[T, *shape]``: a constant is repeated over time."""
+    if value is None:
+        return np.full((horizon, *shape), default)
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape == shape:
+        return np.broadcast_to(value, (horizon, *shape))
+    if value.shape != (horizon, *shape):
+        per_step = [horizon, *shape]
+        raise ValueError(f"{name} must be {list(shape)} or {per_step}, got {list(value.shape)}")
+    return value
+
+
+def solve_lqr(A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray, horizon: int,
+              N: np.ndarray | None = None, q: np.ndarray | None = None,
+              r: np.ndarray | None = None, d: np.ndarray | None = None,
+              Q_final: np.ndarray | None = None,
+              q_final: np.ndarray | None = None) -> LQRSolution:
+    """Finite-horizon, time-varying LQR by the Riccati backward pass.
+
+    Each of ``A [S, S]``, ``B [S, A]``, ``Q [S, S]``, ``R [A, A]``, ``N [S, A]``, ``q [S]``,
+    ``r [A]``, ``d [S]`` is constant or given per step with a leading ``[T]``. ``Q_final``
+    defaults to ``Q`` (of the last step when time-varying), ``q_final`` to zero.
+    """
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    A_last = np.asarray(A, dtype=np.float64)
+    state_dim = A_last.shape[-1]
+    action_dim = np.asarray(B).shape[-1]
+    S, U = (state_dim, state_dim), (action_dim, action_dim)
+    A = _time_varying("A", A, horizon, S)
+    B = _time_varying("B", B, horizon, (state_dim, action_dim))
+    Q = _time_varying("Q", Q, horizon, S)
+    R = _time_varying("R", R, horizon, U)
+    N = _time_varying("N", N, horizon, (state_dim, action_dim))
+    q = _time_varying("q", q, horizon, (state_dim,))
+    r = _time_varying("r", r, horizon, (action_dim,))
+    d = _time_varying("d", d, horizon, (state_dim,))
+    P = np.empty((horizon + 1, *S))
+    p = np.empty((horizon + 1, state_dim))
+    P[-1] = Q[-1] if Q_final is None else np.asarray(Q_final, dtype=np.float64)
+    p[-1] = 0.0 if q_final is None else np.asarray(q_final, dtype=np.float64)
+    K = np.empty((horizon, action_dim, state_dim))
+    k = np.empty((horizon, action_dim))
+    Quu_all = np.empty((horizon, *U))
+    for t in reversed(range(horizon)):
+        Qxx, Qux, Quu, Qx, Qu = _q_function(A[t], B[t], Q[t], R[t], N[t], q[t], r[t], d[t],
+                                            P[t + 1], p[t + 1])
+        try:
+            factor = np.linalg.cholesky(Quu)
+        except np.linalg.LinAlgError:
+            raise ValueError(f"Q_uu is not positive definite at step {t}: the problem has no "
+                             "unique minimiser (is R positive definite?)") from None
+        K[t] = -_cho_solve(factor, Qux)
+        k[t] = -_cho_solve(factor, Qu)
+        P[t], p[t] = _value_update(Qxx, Qux, Quu, Qx, Qu, K[t], k[t])
+        Quu_all[t] = Quu
+    return LQRSolution(K, k, P, p, Quu_all)
+
+
+def _q_function(A, B, Q, R, N, q, r, d, P_next, p_next):
+    """Quadratic expansion of the Q-function of one step given the next value function."""
+    p_affine = p_next + P_next @ d
+    PA, PB = P_next @ A, P_next @ B
+    return (Q + A.T @ PA, N.T + B.T @ PA, R + B.T @ PB, q + A.T @ p_affine, r + B.T @ p_affine)
+
+
+def _value_update(Qxx, Qux, Quu, Qx, Qu, K, k):
+    """Value function after minimising over u with ``u = K x + k`` (exact for any K, k)."""
+    P = Qxx + K.T @ Quu @ K + K.T @ Qux + Qux.T @ K
+    p = Qx + K.T @ Quu @ k + K.T @ Qu + Qux.T @ k
+    return (P + P.T) / 2, p
+
+
+def _cho_solve(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    return np.linalg.solve(factor.T, np.linalg.solve(factor, rhs))
+
+
+def infinite_horizon_lqr(A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray,
+                         N: np.ndarray | None = None, tolerance: float = 1e-13,
+                         max_iterations: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """Stationary gain ``K [A, S]`` (``u = K x``) and Riccati solution ``P [S, S]`` of the
+    discrete-time infinite-horizon LQR, by iterating the Riccati recursion to a fixed point.
+    Raises if it does not converge (e.g. an unstabilisable pair (A, B))."""
+    A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+    N = np.zeros(B.shape) if N is None else np.asarray(N, dtype=np.float64)
+    Q, R = np.asarray(Q, dtype=np.float64), np.asarray(R, dtype=np.float64)
+    P = Q.copy()
+    zeros_s, zeros_a = np.zeros(A.shape[0]), np.zeros(B.shape[1])
+    for _ in range(max_iterations):
+        Qxx, Qux, Quu, Qx, Qu = _q_function(A, B, Q, R, N, zeros_s, zeros_a, zeros_s, P, zeros_s)
+        K = -np.linalg.solve(Quu, Qux)
+        P_next, _ = _value_update(Qxx, Qux, Quu, Qx, Qu, K, zeros_a)
+        if np.max(np.abs(P_next - P)) <= tolerance * max(1.0, np.max(np.abs(P_next))):
+            return K, P_next
+        P = P_next
+    raise ValueError(f"the Riccati iteration did not converge in {max_iterations} iterations; "
+                     "is (A, B) stabilisable and Q positive semi-definite?")
+
+
+class TimeVaryingLinearPolicy:
+    """``u_t = u_hat_t + k_t + K_t (x - x_hat_t)`` for ``t = 0 .. T-1`` (``x_hat [T, S]``,
+    ``u_hat [T, A]``, ``K [T, A, S]``, ``k [T, A]``), clamped to the action bounds.
+
+    With ``covariance [T, A, A]`` (e.g. ``Q_uu^-1``, the maximum-entropy linear-Gaussian
+    controller of guided policy search), ``act(obs, deterministic=False)`` adds Gaussian
+    exploration noise drawn from ``generator``. The step counter advances on every ``act`` and
+    restarts with ``reset()``; acting past step T-1 is an error.
+    """
+
+    def __init__(self, x_hat: Tensor, u_hat: Tensor, K: Tensor, k: Tensor,
+                 action_low: Tensor, action_high: Tensor, covariance: Tensor | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        horizon, action_dim, state_dim = K.shape
+        for name, value, shape in [("x_hat", x_hat, (horizon, state_dim)),
+                                   ("u_hat", u_hat, (horizon, action_dim)),
+                                   ("k", k, (horizon, action_dim)),
+                                   ("covariance", covariance, (horizon, action_dim, action_dim))]:
+            if value is not None and tuple(value.shape) != shape:
+                raise ValueError(f"{name} must be {list(shape)}, got {list(value.shape)}")
+        dtype = K.dtype
+        self.x_hat, self.u_hat, self.K, self.k = x_hat.to(dtype), u_hat.to(dtype), K, k.to(dtype)
+        self.action_low, self.action_high = action_low.to(dtype), action_high.to(dtype)
+        self.covariance = None if covariance is None else covariance.to(dtype)
+        self.scale_tril = None if covariance is None else torch.linalg.cholesky(self.covariance)
+        self.generator = generator if generator is not None else torch.Generator()
+        self.t = 0
+
+    @property
+    def horizon(self) -> int:
+        return self.K.shape[0]
+
+    def reset(self) -> None:
+        self.t = 0
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        if self.t >= self.horizon:
+            raise IndexError(f"this policy covers {self.horizon} steps; call reset() to restart")
+        x = torch.as_tensor(np.asarray(obs), dtype=self.K.dtype)
+        u = self.u_hat[self.t] + self.k[self.t] + self.K[self.t] @ (x - self.x_hat[self.t])
+        if not deterministic and self.scale_tril is not None:
+            noise = torch.randn(u.shape, generator=self.generator, dtype=u.dtype)
+            u = u + self.scale_tril[self.t] @ noise
+        self.t += 1
+        return torch.clamp(u, self.action_low, self.action_high).numpy()

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from mbrl.envs import make_task
+from mbrl.envs.simulator import MujocoSimulator, SimulatorMPC
+from planners import MPC, RandomShooting
+
+SIMULATED = ["InvertedPendulum-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5",
+             "CartPoleSwingUp"]
+
+
+@pytest.mark.parametrize("name", SIMULATED)
+def test_simulator_rollout_reproduces_the_env_exactly(name):
+    task = make_task(name)
+    simulator = MujocoSimulator(task, num_threads=2)
+    env = task.make_env()
+    env.reset(seed=0)
+    start = simulator.get_state(env)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(env.action_space.low, env.action_space.high, size=(15, task.act_dim))
+    observations, rewards = [], []
+    for action in actions:
+        obs, reward, terminated, _, _ = env.step(action)
+        observations.append(obs)
+        rewards.append(reward)
+        if terminated:
+            break
+    steps = len(observations)
+    predicted = simulator.rollout(torch.tensor(start)[None], torch.tensor(actions[None, :steps]))
+    np.testing.assert_allclose(simulator.observe(predicted[0]).numpy(), observations, atol=1e-9)
+    previous = torch.cat([torch.tensor(start)[None], predicted[0, :-1]])
+    model_rewards = simulator.reward_fn(previous, torch.tensor(actions[:steps]), predicted[0])
+    np.testing.assert_allclose(model_rewards.numpy(), rewards, atol=1e-9)
+    one_step = simulator(torch.tensor(start)[None], torch.tensor(actions[:1]))
+    np.testing.assert_allclose(one_step.numpy(), predicted[:, 0].numpy())
+    simulator.close()
+
+
+def test_state_round_trips_through_a_live_env():
+    task = make_task("HalfCheetah-v5")
+    simulator = MujocoSimulator(task, num_threads=1)
+    env = task.make_env()
+    env.reset(seed=1)
+    state = simulator.get_state(env)
+    after_one, *_ = env.step(np.full(6, 0.5))
+    simulator.set_state(env, state)
+    again, *_ = env.step(np.full(6, 0.5))
+    np.testing.assert_array_equal(after_one, again)
+    with pytest.raises(ValueError, match="state must be"):
+        simulator.set_state(env, state[:-1])
+    with pytest.raises(ValueError, match="is not a HalfCheetah-v5"):
+        simulator.get_state(make_task("Hopper-v5").make_env())
+
+
+def test_tasks_without_an_observation_function_are_refused():
+    with pytest.raises(ValueError, match="Reacher-v5 has no observation_fn"):
+        MujocoSimulator(make_task("Reacher-v5"))
+
+
+def test_simulator_mpc_plans_from_the_env_state_and_checks_the_observation():
+    task = make_task("InvertedPendulum-v5")
+    simulator = MujocoSimulator(task, num_threads=2)
+    env = task.make_env()
+    obs, _ = env.reset(seed=0)
+    policy = SimulatorMPC(MPC(RandomShooting(200, seed=0), simulator.problem(20)), simulator, env)
+    for _ in range(50):
+        obs, _, terminated, _, _ = env.step(policy.act(obs))
+        assert not terminated
+    with pytest.raises(ValueError, match="does not match the physics state"):
+        policy.act(obs + 1.0)
