@@ -31,7 +31,13 @@ class Problem:
     """Everything a planner needs: ``dynamics(states [B, S], actions [B, A]) -> [B, S]``,
     ``reward_fn(obs, act, next_obs) -> [B]``, optional ``termination_fn(next_obs) -> [B] bool``,
     action bounds ``[A]``, ``horizon`` H, ``num_particles`` P, ``discount`` and an optional
-    ``terminal_value(states [B, S]) -> [B]`` added (discounted) at the end of the horizon."""
+    ``terminal_value(states [B, S]) -> [B]`` added (discounted) at the end of the horizon.
+
+    ``compile=True`` runs the whole evaluation (H model steps, rewards, terminations) through
+    ``torch.compile`` as one fused program: for small analytic or learned torch models, where
+    per-op overhead dominates, it is several times faster, after a one-off compilation of
+    seconds per batch shape. Models with a ``rollout`` method (simulators) are not compiled.
+    """
 
     dynamics: Dynamics
     reward_fn: RewardFn
@@ -42,8 +48,10 @@ class Problem:
     terminal_value: ValueFn | None = None
     num_particles: int = 1
     discount: float = 1.0
+    compile: bool = False
 
     def __post_init__(self) -> None:
+        self._compiled_score: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
         low = torch.as_tensor(self.action_low)
         dtype = low.dtype if low.is_floating_point() else torch.get_default_dtype()
         self.action_low = low.to(dtype)
@@ -92,22 +100,42 @@ class Problem:
         over P particles. A particle stops accruing reward after a terminating step.
 
         The model is stepped H times on all ``N * P`` rows (or called once if it offers
-        ``rollout``, see :meth:`rollout`); reward and termination are then evaluated in one
-        call each over all ``N * P * H`` transitions.
+        ``rollout``); reward and termination are then evaluated in one call each over all
+        ``N * P * H`` transitions. NaN/Inf anywhere raises :class:`NonFiniteModelOutput` naming
+        the function and planning step that produced it.
         """
         state = self.check_state(state)
         self.check_action_sequences(actions)
         num_candidates, num_particles = actions.shape[0], self.num_particles
-        rows, horizon = num_candidates * num_particles, self.horizon
-        states = state.expand(rows, -1)
-        per_row_actions = actions.repeat_interleave(num_particles, dim=0)  # [N*P, H, A]
-        next_states = self.rollout(states, per_row_actions)  # [N*P, H, S]
+        states = state.expand(num_candidates * num_particles, -1)
+        per_row_actions = actions if num_particles == 1 else \
+            actions.repeat_interleave(num_particles, dim=0)  # [N*P, H, A]
+        total, finite = self._scorer()(states, per_row_actions)
+        if not bool(finite):
+            self._locate_non_finite(states, per_row_actions)
+        if num_particles == 1:
+            return total
+        return total.view(num_candidates, num_particles).mean(dim=1)
+
+    def _scorer(self) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        if not self.compile or hasattr(self.dynamics, "rollout"):
+            return self._score
+        if self._compiled_score is None:
+            self._compiled_score = torch.compile(self._score, dynamic=False)
+        return self._compiled_score
+
+    def _score(self, states: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """Discounted returns ``[B]`` of ``actions [B, H, A]`` from ``states [B, S]``, and
+        whether every model output was finite (a 0-d bool tensor: one sync for the caller)."""
+        rows, horizon = actions.shape[:2]
+        next_states = self.rollout(states, actions)  # [B, H, S]
         previous = torch.cat([states[:, None], next_states[:, :-1]], dim=1)
         flat = (rows * horizon, -1)
-        rewards = self.reward_fn(previous.reshape(flat), per_row_actions.reshape(flat),
+        rewards = self.reward_fn(previous.reshape(flat), actions.reshape(flat),
                                  next_states.reshape(flat))
-        _check_output("reward_fn", rewards, (rows * horizon,))
+        _check_shape("reward_fn", rewards, (rows * horizon,))
         rewards = rewards.view(rows, horizon)
+        finite = torch.isfinite(next_states).all() & torch.isfinite(rewards).all()
         alive = torch.ones(rows, horizon + 1, dtype=torch.bool)  # alive[:, t]: before step t
         if self.termination_fn is not None:
             terminated = self.termination_fn(next_states.reshape(flat)).view(rows, horizon)
@@ -116,9 +144,10 @@ class Problem:
         total = (torch.where(alive[:, :-1], rewards, 0.0) * discounts[:-1]).sum(dim=1)
         if self.terminal_value is not None:
             values = self.terminal_value(next_states[:, -1])
-            _check_output("terminal_value", values, (rows,))
+            _check_shape("terminal_value", values, (rows,))
+            finite = finite & torch.isfinite(values).all()
             total = total + discounts[-1] * torch.where(alive[:, -1], values, 0.0)
-        return total.view(num_candidates, num_particles).mean(dim=1)
+        return total, finite
 
     def rollout(self, states: Tensor, actions: Tensor) -> Tensor:
         """Next states ``[B, H, S]`` from ``states [B, S]`` under ``actions [B, H, A]``.
@@ -130,28 +159,44 @@ class Problem:
         sequence_model = getattr(self.dynamics, "rollout", None)
         if sequence_model is not None:
             next_states = sequence_model(states, actions)
-            _check_output("dynamics.rollout", next_states,
-                          (expected[0], actions.shape[1], expected[1]))
+            _check_shape("dynamics.rollout", next_states,
+                         (expected[0], actions.shape[1], expected[1]))
             return next_states
         steps = []
         for t in range(actions.shape[1]):
             states = self.dynamics(states, actions[:, t])
-            _check_output("dynamics", states, expected, t)
+            _check_shape("dynamics", states, expected, t)
             steps.append(states)
         return torch.stack(steps, dim=1)
 
+    def _locate_non_finite(self, states: Tensor, actions: Tensor) -> None:
+        """Re-run eagerly, step by step, and raise for the first NaN/Inf output."""
+        horizon = actions.shape[1]
+        next_states = self.rollout(states, actions)
+        for t in range(horizon):
+            _check_finite("dynamics", next_states[:, t], t)
+        previous = torch.cat([states[:, None], next_states[:, :-1]], dim=1)
+        for t in range(horizon):
+            _check_finite("reward_fn", self.reward_fn(previous[:, t], actions[:, t],
+                                                      next_states[:, t]), t)
+        if self.terminal_value is not None:
+            _check_finite("terminal_value", self.terminal_value(next_states[:, -1]), horizon)
+        raise NonFiniteModelOutput("the model returned NaN/Inf during planning (not reproduced "
+                                   "when re-run step by step: is it stochastic?)")
 
-def _check_output(name: str, value: Tensor, shape: tuple[int, ...],
-                  step: int | None = None) -> None:
-    """Shape check, and NaN/Inf check reported per row (``step`` names the planning step)."""
-    where = "" if step is None else f" at planning step {step}"
+
+def _check_shape(name: str, value: Tensor, shape: tuple[int, ...], step: int | None = None) -> None:
     if tuple(value.shape) != shape:
+        where = "" if step is None else f" at planning step {step}"
         raise ValueError(f"{name} returned shape {tuple(value.shape)}{where}, expected {shape}")
+
+
+def _check_finite(name: str, value: Tensor, step: int) -> None:
     bad = ~torch.isfinite(value)
     if bad.any():
-        rows = bad.view(shape[0], -1).any(dim=1).sum().item()
-        raise NonFiniteModelOutput(f"{name} returned NaN/Inf for {rows} of {shape[0]} rows"
-                                   f"{where}; refusing to plan through it")
+        rows = bad.view(value.shape[0], -1).any(dim=1).sum().item()
+        raise NonFiniteModelOutput(f"{name} returned NaN/Inf for {rows} of {value.shape[0]} rows "
+                                   f"at planning step {step}; refusing to plan through it")
 
 
 @dataclass

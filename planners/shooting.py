@@ -252,31 +252,35 @@ class MPPI(Planner):
         self.smoothing = _check_fraction("smoothing", smoothing)
         self.control_cost = control_cost
         self.scale_tril, self.precision = _noise_factors(noise_std, noise_cov)
+        self._factor_cache: dict[tuple[int, torch.dtype], tuple[Tensor, Tensor]] = {}
         self.generator = make_generator(seed)
 
     def plan(self, state: Tensor, problem: Problem, warm_start: Tensor | None = None) -> Plan:
         started = time.perf_counter()
         warm_start = check_warm_start(warm_start, problem)
         dtype, horizon, dim = problem.action_low.dtype, problem.horizon, problem.action_dim
-        scale_tril = self._factor_for(self.scale_tril, dim, "noise_std").to(dtype)
-        precision = self._factor_for(self.precision, dim, "noise_std").to(dtype)
+        colour, precision = self._factors_for(dim, dtype)
         if warm_start is None:
             nominal = ((problem.action_low + problem.action_high) / 2).expand(horizon, dim)
         else:
             nominal = problem.clip_actions(warm_start)
+        shape = (self.num_samples, horizon, dim)
         with torch.no_grad():
             for _ in range(self.iterations):
-                white = torch.randn((self.num_samples, horizon, dim), generator=self.generator,
-                                    dtype=dtype)
-                candidates = problem.clip_actions(nominal + white @ scale_tril.T)
+                white = torch.randn(shape, generator=self.generator, dtype=dtype)
+                noise = white * colour if colour.ndim == 1 else white @ colour.T
+                candidates = problem.clip_actions(nominal + noise)
                 noise = candidates - nominal
-                objective = problem.evaluate(state, candidates)
-                returns = objective
+                returns = problem.evaluate(state, candidates)
+                objective = returns
                 if self.control_cost:
-                    cost = torch.einsum("ha,nhb,ab->n", nominal, noise, precision)
+                    # sum_t U_t^T Sigma^-1 eps_t for every sample, as one matrix product
+                    weighted_nominal = nominal @ precision if precision.ndim == 2 \
+                        else nominal * precision
+                    cost = noise.reshape(shape[0], -1) @ weighted_nominal.reshape(-1)
                     objective = returns - self.temperature * cost
                 weights = torch.softmax(objective / self.temperature, dim=0)
-                update = torch.einsum("n,nha->ha", weights, noise)
+                update = (weights @ noise.reshape(shape[0], -1)).view(horizon, dim)
                 if self.smoothing:
                     update = _low_pass(update, self.smoothing)
                 nominal = problem.clip_actions(nominal + update)
@@ -284,13 +288,22 @@ class MPPI(Planner):
                        "seconds": time.perf_counter() - started}
         return Plan(nominal, float(weights @ returns), diagnostics)
 
-    @staticmethod
-    def _factor_for(factor: Tensor, dim: int, name: str) -> Tensor:
-        if factor.shape[0] == 1:
-            return torch.eye(dim, dtype=factor.dtype) * factor[0, 0]
-        if factor.shape[0] != dim:
-            raise ValueError(f"{name} is for {factor.shape[0]} action dims, the problem has {dim}")
-        return factor
+    def _factors_for(self, dim: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Noise colouring (std ``[A]`` if diagonal, else the Cholesky factor ``[A, A]``) and
+        the precision (``[A]`` if diagonal, else ``[A, A]``) for ``dim`` action dimensions."""
+        key = (dim, dtype)
+        if key not in self._factor_cache:
+            scale_tril, precision = self.scale_tril, self.precision
+            if scale_tril.shape[0] == 1:
+                scale_tril = torch.eye(dim, dtype=scale_tril.dtype) * scale_tril[0, 0]
+                precision = torch.eye(dim, dtype=precision.dtype) * precision[0, 0]
+            if scale_tril.shape[0] != dim:
+                raise ValueError(f"noise_std is for {scale_tril.shape[0]} action dims, the "
+                                 f"problem has {dim}")
+            if torch.equal(scale_tril, torch.diag(torch.diagonal(scale_tril))):
+                scale_tril, precision = torch.diagonal(scale_tril), torch.diagonal(precision)
+            self._factor_cache[key] = (scale_tril.to(dtype), precision.to(dtype))
+        return self._factor_cache[key]
 
 
 def _noise_factors(noise_std: float | Tensor, noise_cov: bool) -> tuple[Tensor, Tensor]:

@@ -60,6 +60,7 @@ class TabularMDP:
         self.initial_distribution = initial_distribution
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs or {})
+        self._outcome_lists: list | None = None
 
     @property
     def num_states(self) -> int:
@@ -112,9 +113,24 @@ class TabularMDP:
                 self.terminated[states, actions, k])
 
     def step(self, state: int, action: int, rng: np.random.Generator) -> tuple[int, float, bool]:
-        """Single-transition form of :meth:`sample`."""
-        s, r, t = self.sample(np.array([state]), np.array([action]), rng)
-        return int(s[0]), float(r[0]), bool(t[0])
+        """Single-transition form of :meth:`sample` (the generative-model protocol of
+        ``planners.mcts``), on cached Python lists: tree search calls it millions of times."""
+        if self._outcome_lists is None:
+            cumulative = np.cumsum(self.outcome_probs, axis=2)
+            self._outcome_lists = [
+                [list(zip(cumulative[s, a].tolist(), self.next_states[s, a].tolist(),
+                          self.rewards[s, a].tolist(), self.terminated[s, a].tolist(),
+                          strict=True)) for a in range(self.num_actions)]
+                for s in range(self.num_states)]
+        if not (0 <= state < self.num_states and 0 <= action < self.num_actions):
+            raise ValueError(f"need 0 <= state < {self.num_states} and 0 <= action < "
+                             f"{self.num_actions}, got state {state}, action {action}")
+        outcomes = self._outcome_lists[state][action]
+        u = rng.random() if len(outcomes) > 1 else 0.0
+        for threshold, next_state, reward, terminated in outcomes:
+            if u < threshold:
+                return next_state, reward, terminated
+        return outcomes[-1][1:]
 
     def sample_initial_state(self, rng: np.random.Generator) -> int:
         return int(rng.choice(self.num_states, p=self.initial_distribution))

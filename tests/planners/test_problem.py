@@ -119,3 +119,22 @@ def test_mpc_drives_integrator_to_zero_and_replans_every_k():
         MPC(RandomShooting(10), problem, replan_every=6)
     with pytest.raises(ValueError, match="single observation"):
         policy.act([[1.0], [2.0]])
+
+
+def test_non_finite_reward_and_terminal_value_are_located():
+    problem = Problem(lambda s, a: s + a, lambda s, a, n: torch.log(n[:, 0]), [-1.0], [1.0], 3)
+    with pytest.raises(NonFiniteModelOutput, match="reward_fn returned NaN/Inf for 1 of 2 rows "
+                                                   "at planning step 2"):
+        problem.evaluate(torch.tensor([2.5]), torch.tensor([[[-1.0]] * 3, [[1.0]] * 3]))
+    problem = Problem(lambda s, a: s + a, lambda s, a, n: n[:, 0], [-1.0], [1.0], 3,
+                      terminal_value=lambda s: 1 / (s[:, 0] - 3.0))
+    with pytest.raises(NonFiniteModelOutput, match="terminal_value"):
+        problem.evaluate(torch.tensor([0.0]), torch.ones(1, 3, 1))
+
+
+def test_compiled_evaluation_matches_eager():
+    problem = integrator_problem(horizon=4, discount=0.9)
+    compiled = integrator_problem(horizon=4, discount=0.9, compile=True)
+    actions = torch.rand(16, 4, 1, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    state = torch.tensor([0.3])
+    torch.testing.assert_close(compiled.evaluate(state, actions), problem.evaluate(state, actions))
