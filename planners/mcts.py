@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import torch
+
+from planners.problem import NonFiniteModelOutput
 
 
 class GenerativeModel(Protocol):
@@ -28,6 +31,18 @@ class GenerativeModel(Protocol):
              rng: np.random.Generator) -> tuple[Any, float, bool]: ...
 
 
+class _Outcome:
+    """One next state of a (node, action) edge: how often it was sampled, the summed rewards,
+    its node, and its exact probability and reward when the model enumerates its outcomes."""
+
+    __slots__ = ("count", "reward_sum", "child", "probability", "reward")
+
+    def __init__(self, child: _Node, probability: float | None = None,
+                 reward: float = 0.0) -> None:
+        self.count, self.reward_sum, self.child = 0, 0.0, child
+        self.probability, self.reward = probability, reward
+
+
 def default_state_key(state: Any) -> Hashable:
     """Hashable identity of a state: the state itself, or the bytes of an array."""
     if isinstance(state, np.ndarray):
@@ -35,15 +50,24 @@ def default_state_key(state: Any) -> Hashable:
     return state
 
 
-@dataclass
 class _Node:
-    state: Any
-    terminal: bool
-    visits: int = 0
-    edge_visits: np.ndarray | None = None  # [A]
-    edge_value_sums: np.ndarray | None = None  # [A] sums of discounted returns
-    children: list[dict[Hashable, tuple[_Node, float]]] = field(default_factory=list)
-    untried: list[int] = field(default_factory=list)
+    """A decision node: statistics per action and the sampled outcomes of each action."""
+
+    __slots__ = ("state", "terminal", "visits", "edge_visits", "edge_value_sums", "outcomes",
+                 "untried", "leaf_value", "value", "initialised", "q")
+
+    def __init__(self, state: Any, terminal: bool, num_actions: int,
+                 rng: np.random.Generator) -> None:
+        self.state, self.terminal, self.visits = state, terminal, 0
+        # plain lists: per-action arithmetic on a handful of actions is faster than numpy
+        self.edge_visits = [0] * num_actions
+        self.edge_value_sums = [0.0] * num_actions  # sums of discounted returns
+        self.outcomes: list[dict[Hashable, _Outcome]] = [{} for _ in range(num_actions)]
+        self.untried = [] if terminal else rng.permutation(num_actions).tolist()
+        self.leaf_value = 0.0  # estimate from the default policy / value_fn at expansion
+        self.value = 0.0  # Bellman value (backup="max")
+        self.q = [0.0] * num_actions  # Bellman action values (backup="max")
+        self.initialised = False
 
 
 @dataclass
@@ -63,18 +87,28 @@ class MCTS:
     Each of ``num_simulations`` simulations descends the tree choosing untried actions first
     (in random order) and otherwise the action maximising eq. 5.2.7,
     ``Q/N + 2 C sqrt(2 ln N_parent / N)``, with Q/N normalised to [0, 1] by the smallest and
-    largest returns seen in this search (so C does not depend on the reward scale; set
-    ``normalize=False`` to use raw returns). A new leaf is evaluated by ``value_fn(state)`` if
+    largest values seen in this search (so C does not depend on the reward scale; set
+    ``normalize=False`` to use raw values). A new leaf is evaluated by ``value_fn(state)`` if
     given, else by a rollout of ``rollout_policy(state, rng) -> action`` (uniform by default)
-    until termination or ``max_depth``; returns are discounted by ``discount`` and backed up
-    along the path. The chosen action is the most visited (ties: higher Q).
+    until termination or ``max_depth``; rewards are discounted by ``discount``.
+
+    ``backup="mean"`` is Alg. 22's Monte Carlo backup: Q(s, a) is the mean discounted return of
+    the simulations through (s, a), and the most visited root action is chosen.
+    ``backup="max"`` is the Bellman backup of MaxUCT / DP-UCT (Keller and Helmert 2013):
+    Q(s, a) = sum over sampled outcomes of their frequency times (reward + discount * V(s')),
+    V(s) = max over tried actions, and the root action with the highest Q is chosen; with
+    exact models it converges much faster where returns are noisy.
+    ``transpositions=True`` shares one node per state (``state_key``) instead of one per path,
+    so every visit to a state improves its estimate (the tree becomes a graph, which the
+    depth limit keeps finite).
 
     ``advance(action, next_state)`` keeps the subtree below the executed transition for the
     next search (subtree reuse); ``reset()`` drops the tree.
     """
 
     def __init__(self, num_simulations: int = 1000, exploration: float = 0.5,
-                 discount: float = 1.0, max_depth: int = 100,
+                 discount: float = 1.0, max_depth: int = 100, backup: str = "mean",
+                 transpositions: bool = False,
                  value_fn: Callable[[Any], float] | None = None,
                  rollout_policy: Callable[[Any, np.random.Generator], int] | None = None,
                  normalize: bool = True, state_key: Callable[[Any], Hashable] = default_state_key,
@@ -87,24 +121,30 @@ class MCTS:
             raise ValueError(f"discount must be in (0, 1], got {discount}")
         if exploration < 0:
             raise ValueError(f"exploration must be >= 0, got {exploration}")
+        if backup not in ("mean", "max"):
+            raise ValueError(f"backup must be 'mean' or 'max', got {backup!r}")
         self.num_simulations, self.max_depth = int(num_simulations), int(max_depth)
         self.exploration, self.discount, self.normalize = exploration, discount, normalize
+        self.backup, self.transpositions = backup, transpositions
         self.value_fn, self.rollout_policy, self.state_key = value_fn, rollout_policy, state_key
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self._root: _Node | None = None
+        self._table: dict[Hashable, _Node] = {}  # transpositions: state key -> node
         self._low, self._high = math.inf, -math.inf
 
     def reset(self) -> None:
         self._root = None
+        self._table = {}
 
     def advance(self, action: int, next_state: Any) -> None:
         """Keep the subtree reached by ``action`` and ``next_state`` (or drop the tree if the
         search never saw that outcome)."""
-        if self._root is None or not self._root.children:
-            self._root = None
+        if self._root is None:
             return
-        outcome = self._root.children[action].get(self.state_key(next_state))
-        self._root = None if outcome is None else outcome[0]
+        outcome = self._root.outcomes[action].get(self.state_key(next_state))
+        self._root = None if outcome is None else outcome.child
+        if self._root is None:
+            self._table = {}
 
     def search(self, state: Any, model: GenerativeModel) -> SearchResult:
         num_actions = int(model.num_actions)
@@ -112,22 +152,56 @@ class MCTS:
             raise ValueError(f"model.num_actions must be >= 1, got {num_actions}")
         root = self._root
         if root is None or self.state_key(root.state) != self.state_key(state):
-            root = self._new_node(state, False, num_actions)
+            self._table = {}
+            root = self._node(state, False, num_actions)
         self._root = root
         self._low, self._high = math.inf, -math.inf
         for _ in range(self.num_simulations):
             self._simulate(root, model, num_actions)
-        visits = root.edge_visits.copy()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            q = np.where(visits > 0, root.edge_value_sums / visits, np.nan)
-        best = np.flatnonzero(visits == visits.max())
-        action = int(best[np.argmax(np.nan_to_num(q[best], nan=-np.inf))])
-        return SearchResult(action, q, visits, self.num_simulations)
+        visits = np.array(root.edge_visits, dtype=float)
+        q = self._q_values(root)
+        tried = visits > 0
+        if self.backup == "mean":
+            best = np.flatnonzero(visits == visits.max())
+            action = int(best[np.argmax(q[best])])
+        else:
+            best_q = np.where(tried, q, -np.inf)
+            best = np.flatnonzero(best_q == best_q.max())
+            action = int(best[np.argmax(visits[best])])
+        return SearchResult(action, np.where(tried, q, np.nan), visits, self.num_simulations)
 
-    def _new_node(self, state: Any, terminal: bool, num_actions: int) -> _Node:
-        untried = list(self.rng.permutation(num_actions)) if not terminal else []
-        return _Node(state, terminal, 0, np.zeros(num_actions), np.zeros(num_actions),
-                     [{} for _ in range(num_actions)], untried)
+    def _node(self, state: Any, terminal: bool, num_actions: int) -> _Node:
+        if not self.transpositions:
+            return _Node(state, terminal, num_actions, self.rng)
+        key = self.state_key(state)
+        node = self._table.get(key)
+        if node is None:
+            node = self._table[key] = _Node(state, terminal, num_actions, self.rng)
+        return node
+
+    def _q_values(self, node: _Node) -> np.ndarray:
+        """Q ``[A]`` of a node under the chosen backup (0 where an action was never tried)."""
+        if self.backup == "mean":
+            return np.array([total / max(count, 1) for total, count
+                             in zip(node.edge_value_sums, node.edge_visits, strict=True)])
+        return np.array(node.q)
+
+    def _node_value(self, node: _Node) -> float:
+        """Current value estimate of a node (Bellman value, or mean return through it)."""
+        if self.backup == "max":
+            return node.value
+        visits = sum(node.edge_visits)
+        return sum(node.edge_value_sums) / visits if visits else node.leaf_value
+
+    def _bellman_q(self, node: _Node, action: int) -> float:
+        """Expected ``reward + discount * V(next)`` over the outcomes of ``action``: exact
+        probabilities where the model enumerated them, else sampled frequencies."""
+        outcomes = node.outcomes[action].values()
+        if next(iter(outcomes)).probability is not None:
+            return sum(o.probability * (o.reward + self.discount * o.child.value)
+                       for o in outcomes)
+        weighted = sum(o.reward_sum + o.count * self.discount * o.child.value for o in outcomes)
+        return weighted / sum(o.count for o in outcomes)
 
     def _simulate(self, root: _Node, model: GenerativeModel, num_actions: int) -> None:
         path: list[tuple[_Node, int, float]] = []
@@ -136,33 +210,91 @@ class MCTS:
             expanding = bool(node.untried)
             action = node.untried.pop() if expanding else self._select(node)
             next_state, reward, terminated = model.step(node.state, action, self.rng)
-            outcomes = node.children[action]
+            outcomes = node.outcomes[action]
+            if expanding and self._enumerates(model):
+                self._add_enumerated_outcomes(node, action, model, depth + 1, num_actions)
             key = self.state_key(next_state)
-            if key not in outcomes:
-                outcomes[key] = (self._new_node(next_state, bool(terminated), num_actions),
-                                 float(reward))
-            child, _ = outcomes[key]
+            outcome = outcomes.get(key)
+            new_child = False
+            if outcome is None:
+                child = self._node(next_state, bool(terminated), num_actions)
+                new_child = self._initialise(child, model, depth + 1)
+                outcome = outcomes[key] = _Outcome(child)
+            outcome.count += 1
+            outcome.reward_sum += float(reward)
+            # counts move during the descent, so a path that revisits a node (transpositions)
+            # explores instead of repeating the same choice until max_depth
+            node.visits += 1
+            node.edge_visits[action] += 1
             path.append((node, action, float(reward)))
-            node, depth = child, depth + 1
-            if expanding:
-                leaf_value = self._evaluate_leaf(child, model, depth)
+            node, depth = outcome.child, depth + 1
+            if expanding or new_child:
+                leaf_value = self._node_value(node)
                 break
-        value = leaf_value
+        node.visits += 1
+        value = leaf_value if not node.terminal else 0.0
         for parent, action, reward in reversed(path):
             value = reward + self.discount * value
-            parent.visits += 1
-            parent.edge_visits[action] += 1
             parent.edge_value_sums[action] += value
-            self._low, self._high = min(self._low, value), max(self._high, value)
-        node.visits += 1
+            if self.backup == "max":
+                parent.q[action] = self._bellman_q(parent, action)
+                tried = [q for q, count in zip(parent.q, parent.edge_visits, strict=True)
+                         if count]
+                parent.value = max(tried)
+                self._low, self._high = min(self._low, min(tried)), max(self._high, parent.value)
+            else:
+                self._low, self._high = min(self._low, value), max(self._high, value)
+
+    def _enumerates(self, model: GenerativeModel) -> bool:
+        return self.backup == "max" and callable(getattr(model, "outcomes", None))
+
+    def _add_enumerated_outcomes(self, node: _Node, action: int, model: GenerativeModel,
+                                 depth: int, num_actions: int) -> None:
+        """Create every outcome of a first-tried action with its exact probability, from
+        ``model.outcomes(state, action) -> [(probability, next_state, reward, terminated)]``
+        (outcomes with the same next state are merged)."""
+        merged: dict[Hashable, _Outcome] = node.outcomes[action]
+        for probability, next_state, reward, terminated in model.outcomes(node.state, action):
+            key = self.state_key(next_state)
+            if key in merged:
+                existing = merged[key]
+                total = existing.probability + probability
+                existing.reward = (existing.reward * existing.probability
+                                   + reward * probability) / total
+                existing.probability = total
+                continue
+            child = self._node(next_state, bool(terminated), num_actions)
+            self._initialise(child, model, depth)
+            merged[key] = _Outcome(child, float(probability), float(reward))
+
+    def _initialise(self, child: _Node, model: GenerativeModel, depth: int) -> bool:
+        """Give a never-visited node its leaf estimate; True if it was new."""
+        if child.visits > 0 or child.terminal or child.initialised:
+            return False
+        child.leaf_value = child.value = self._evaluate_leaf(child, model, depth)
+        child.initialised = True
+        return True
 
     def _select(self, node: _Node) -> int:
-        mean = node.edge_value_sums / node.edge_visits
+        """The UCT action of eq. 5.2.7 (ties broken at random)."""
+        if self.backup == "max":
+            values = node.q
+        else:
+            values = [total / count for total, count
+                      in zip(node.edge_value_sums, node.edge_visits, strict=True)]
+        scale, low = 1.0, 0.0
         if self.normalize and self._high > self._low:
-            mean = (mean - self._low) / (self._high - self._low)
-        bonus = 2 * self.exploration * np.sqrt(2 * math.log(node.visits) / node.edge_visits)
-        scores = mean + bonus
-        return int(self.rng.choice(np.flatnonzero(scores == scores.max())))
+            scale, low = 1.0 / (self._high - self._low), self._low
+        log_visits = 2 * math.log(node.visits)
+        weight = 2 * self.exploration
+        best, best_score = [], -math.inf
+        for action, (value, count) in enumerate(zip(values, node.edge_visits, strict=True)):
+            score = (value - low) * scale + weight * math.sqrt(log_visits / count)
+            if score > best_score:
+                best, best_score = [action], score
+            elif score == best_score:
+                best.append(action)
+        return best[0] if len(best) == 1 else best[int(self.rng.integers(len(best)))]
 
     def _evaluate_leaf(self, node: _Node, model: GenerativeModel, depth: int) -> float:
         if node.terminal or depth >= self.max_depth:
@@ -203,3 +335,36 @@ class MCTSPolicy:
             self.mcts.reset()
         self._last_action = self.mcts.search(obs, self.model).action
         return self._last_action
+
+
+class DiscreteActionModel:
+    """A batched model ``dynamics(states [B, S], actions [B, A]) -> [B, S]`` (analytic, a
+    simulator such as ``mbrl.envs.simulator.MujocoSimulator``, or a learned network) with
+    ``reward_fn(s, a, s') -> [B]`` and optional ``termination_fn(s') -> [B]``, offered to tree
+    search as a generative model over the finite action set ``actions [K, A]``.
+
+    States are numpy arrays; ``step`` ignores ``rng`` (the model is deterministic, or samples
+    with its own generator)."""
+
+    def __init__(self, dynamics: Callable, reward_fn: Callable, actions: Any,
+                 termination_fn: Callable | None = None, dtype: Any = None) -> None:
+        self.dtype = dtype or torch.get_default_dtype()
+        self.actions = torch.as_tensor(actions, dtype=self.dtype)
+        if self.actions.ndim != 2:
+            raise ValueError(f"actions must be [K, A] (K discrete choices), got shape "
+                             f"{tuple(self.actions.shape)}")
+        self.dynamics, self.reward_fn, self.termination_fn = dynamics, reward_fn, termination_fn
+        self.num_actions = self.actions.shape[0]
+
+    def step(self, state: Any, action: int,
+             rng: np.random.Generator | None = None) -> tuple[np.ndarray, float, bool]:
+        with torch.no_grad():
+            current = torch.as_tensor(np.asarray(state), dtype=self.dtype)[None]
+            chosen = self.actions[action][None]
+            following = self.dynamics(current, chosen)
+            reward = float(self.reward_fn(current, chosen, following)[0])
+            terminated = bool(self.termination_fn(following)[0]) if self.termination_fn else False
+        next_state = following[0].numpy()
+        if not (np.isfinite(next_state).all() and math.isfinite(reward)):
+            raise NonFiniteModelOutput("the model returned NaN/Inf during tree search")
+        return next_state, reward, terminated

@@ -112,7 +112,8 @@ class TabularMDP:
         return (self.next_states[states, actions, k], self.rewards[states, actions, k],
                 self.terminated[states, actions, k])
 
-    def step(self, state: int, action: int, rng: np.random.Generator) -> tuple[int, float, bool]:
+    def step(self, state: int, action: int,
+             rng: np.random.Generator | None) -> tuple[int, float, bool]:
         """Single-transition form of :meth:`sample` (the generative-model protocol of
         ``planners.mcts``), on cached Python lists: tree search calls it millions of times."""
         if self._outcome_lists is None:
@@ -126,11 +127,22 @@ class TabularMDP:
             raise ValueError(f"need 0 <= state < {self.num_states} and 0 <= action < "
                              f"{self.num_actions}, got state {state}, action {action}")
         outcomes = self._outcome_lists[state][action]
-        u = rng.random() if len(outcomes) > 1 else 0.0
+        u = rng.random() if len(outcomes) > 1 and rng is not None else 0.0
         for threshold, next_state, reward, terminated in outcomes:
             if u < threshold:
                 return next_state, reward, terminated
         return outcomes[-1][1:]
+
+    def outcomes(self, state: int, action: int) -> list[tuple[float, int, float, bool]]:
+        """Every possible ``(probability, next_state, reward, terminated)`` of one pair (zero-
+        probability padding left out): the exact model for tree search's Bellman backups."""
+        self.step(state, action, None)  # validates the pair and builds the cached lists
+        previous, result = 0.0, []
+        for threshold, next_state, reward, terminated in self._outcome_lists[state][action]:
+            if threshold > previous:
+                result.append((threshold - previous, next_state, reward, terminated))
+            previous = threshold
+        return result
 
     def sample_initial_state(self, rng: np.random.Generator) -> int:
         return int(rng.choice(self.num_states, p=self.initial_distribution))

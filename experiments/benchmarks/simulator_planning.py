@@ -1,0 +1,102 @@
+"""Planning through the MuJoCo simulator (MPC with the true model).
+
+    python -m experiments.benchmarks.simulator_planning            # throughput + MPC runs
+    python -m experiments.benchmarks.simulator_planning --skip-mpc # throughput only
+
+Throughput: simulated env steps per second inside CEM and MPPI planning through
+``MujocoSimulator`` (population 500, horizon 30, HalfCheetah-v5), over the throughput of raw
+``mujoco.rollout`` on the same batch with the same threads. MPC: InvertedPendulum-v5 and
+HalfCheetah-v5 episodes of 1000 steps with the simulator as the model: return and wall time
+per step. Results go to ``results/simulator_planning.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import mujoco
+import numpy as np
+import torch
+from mujoco import rollout
+
+from experiments.benchmarks.common import median_seconds, write_results
+from mbrl.envs import make_task
+from mbrl.envs.simulator import MujocoSimulator, SimulatorMPC
+from planners import CEM, MPC, MPPI
+
+POPULATION, HORIZON = 500, 30
+
+
+def throughput(task_name: str, repeats: int) -> dict[str, float]:
+    task = make_task(task_name)
+    simulator = MujocoSimulator(task)
+    env = task.make_env()
+    env.reset(seed=0)
+    state = torch.from_numpy(simulator.get_state(env))
+    problem = simulator.problem(HORIZON)
+    rng = np.random.default_rng(0)
+    controls = rng.uniform(-1, 1, size=(POPULATION, HORIZON, task.act_dim))
+    physics_controls = np.repeat(controls, simulator.frame_skip, axis=1)
+    initial = np.tile(state.numpy(), (POPULATION, 1))
+    datas = [mujoco.MjData(simulator.model) for _ in range(simulator.num_threads)]
+    steps = POPULATION * HORIZON
+    raw = median_seconds(lambda: rollout.rollout(simulator.model, datas, initial,
+                                                 physics_controls), repeats)
+    result = {"threads": simulator.num_threads, "raw_rollout_steps_per_s": steps / raw}
+    planners = {"cem": (CEM(POPULATION, 50, 5, seed=0), 5), "mppi": (MPPI(POPULATION, seed=0), 1)}
+    for name, (planner, iterations) in planners.items():
+        seconds = median_seconds(lambda p=planner: p.plan(state, problem), repeats)
+        result[f"{name}_steps_per_s"] = iterations * steps / seconds
+        result[f"{name}_ratio_to_raw"] = result[f"{name}_steps_per_s"] / result[
+            "raw_rollout_steps_per_s"]
+        print(f"{task_name} {name}: {result[f'{name}_steps_per_s']:.0f} env steps/s inside the "
+              f"planner, {result[f'{name}_ratio_to_raw']:.2f} of raw mujoco.rollout "
+              f"({result['raw_rollout_steps_per_s']:.0f}/s)", flush=True)
+    simulator.close()
+    return result
+
+
+def mpc_episode(task_name: str, planner_name: str, planner, horizon: int,
+                steps: int = 1000) -> dict[str, float]:
+    task = make_task(task_name)
+    simulator = MujocoSimulator(task)
+    env = task.make_env()
+    policy = SimulatorMPC(MPC(planner, simulator.problem(horizon)), simulator, env)
+    obs, _ = env.reset(seed=0)
+    total, length, started = 0.0, 0, time.perf_counter()
+    for length in range(1, steps + 1):
+        obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
+        total += float(reward)
+        if terminated or truncated:
+            break
+    seconds = time.perf_counter() - started
+    print(f"{task_name} {planner_name} H={horizon}: return {total:.1f} over {length} steps, "
+          f"{seconds / length:.3f} s per step", flush=True)
+    simulator.close()
+    return {"return": total, "steps": length, "seconds_per_step": seconds / length,
+            "horizon": horizon}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-mpc", action="store_true")
+    args = parser.parse_args()
+    results = {"throughput": throughput("HalfCheetah-v5", args.repeats)}
+    if not args.skip_mpc:
+        results["mpc"] = {
+            "InvertedPendulum-v5/mppi": mpc_episode(
+                "InvertedPendulum-v5", "mppi", MPPI(200, temperature=1.0, noise_std=0.3,
+                                                    iterations=3, seed=0), horizon=30),
+            "HalfCheetah-v5/mppi": mpc_episode(
+                "HalfCheetah-v5", "mppi", MPPI(300, temperature=0.5, noise_std=0.5,
+                                               iterations=2, seed=0), horizon=30),
+            "HalfCheetah-v5/cem": mpc_episode(
+                "HalfCheetah-v5", "cem", CEM(300, 30, 3, seed=0), horizon=30),
+        }
+    print(write_results("simulator_planning", results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+
+from mbrl.envs import make_task
+from mbrl.envs.analytic import cartpole_dynamics
+from mbrl.envs.tabular import TabularMDP, make_tabular_mdp, value_iteration
+from planners.mcts import MCTS, DiscreteActionModel, MCTSPolicy
+
+
+def coin_or_sure_thing():
+    """State 0: action 0 pays 1 with probability 0.4 (else 0), action 1 pays 0.5 surely; both
+    end the episode. The Monte Carlo and Bellman backups must both prefer action 1."""
+    probs = np.array([[[0.4, 0.6], [1.0, 0.0]]] * 2)  # state 1 (terminal) is never acted in
+    next_states = np.ones((2, 2, 2), dtype=np.int64)
+    rewards = np.array([[[1.0, 0.0], [0.5, 0.0]]] * 2)
+    return TabularMDP(probs, next_states, rewards, np.ones((2, 2, 2), dtype=bool),
+                      np.array([1.0, 0.0]))
+
+
+@pytest.mark.parametrize("backup", ["mean", "max"])
+def test_stochastic_outcomes_are_averaged(backup):
+    mdp = coin_or_sure_thing()
+    result = MCTS(2000, backup=backup, seed=0).search(0, mdp)
+    assert result.action == 1
+    assert result.q[0] == pytest.approx(0.4, abs=0.05) and result.q[1] == pytest.approx(0.5)
+    assert result.visits.sum() == 2000
+
+
+@pytest.mark.parametrize("slippery, backup, transpositions, simulations", [
+    (False, "mean", False, 2000), (True, "max", True, 3000)])
+def test_agrees_with_value_iteration_on_frozen_lake_4x4(slippery, backup, transpositions,
+                                                        simulations):
+    mdp = make_tabular_mdp("FrozenLake-v1", map_name="4x4", is_slippery=slippery)
+    optimal = value_iteration(mdp, gamma=0.95).optimal_actions(1e-6)
+    states = np.flatnonzero(mdp.live_states)
+    agree = [optimal[s, MCTS(simulations, discount=0.95, backup=backup,
+                             transpositions=transpositions, seed=int(s)).search(int(s), mdp).action]
+             for s in states]
+    assert np.mean(agree) >= 0.9
+
+
+def test_max_depth_and_discount_bound_the_search():
+    # a chain 0 -> 1 -> 2 -> 3 whose only reward (1) is on the last step
+    size = 4
+    probs = np.ones((size, 1, 1))
+    next_states = np.minimum(np.arange(size) + 1, size - 1).reshape(size, 1, 1)
+    rewards = (np.arange(size) == size - 2).astype(float).reshape(size, 1, 1)
+    terminated = (np.arange(size) >= size - 2).reshape(size, 1, 1)
+    mdp = TabularMDP(probs, next_states, rewards, terminated, np.eye(size)[0])
+    assert MCTS(50, discount=0.5, max_depth=3, seed=0).search(0, mdp).q[0] == pytest.approx(0.25)
+    assert MCTS(50, discount=0.5, max_depth=2, seed=0).search(0, mdp).q[0] == 0.0
+
+
+def test_subtree_is_reused_after_the_executed_transition():
+    mdp = make_tabular_mdp("FrozenLake-v1", map_name="4x4", is_slippery=False)
+    mcts = MCTS(300, discount=0.95, seed=0)
+    first = mcts.search(0, mdp)
+    next_state, _, _ = mdp.step(0, first.action, np.random.default_rng(0))
+    mcts.advance(first.action, next_state)
+    kept = mcts._root.visits
+    assert kept > 0
+    second = mcts.search(next_state, mdp)
+    assert second.visits.sum() == kept + 300 - (1 if kept else 0) or second.visits.sum() >= 300
+    mcts.advance(second.action, 15)  # an outcome never sampled: the tree is dropped
+    assert mcts._root is None
+
+
+def test_mcts_policy_balances_cartpole_through_a_batched_model():
+    task = make_task("CartPole-v1")
+    model = DiscreteActionModel(cartpole_dynamics, task.reward_fn, [[-1.0], [1.0]],
+                                task.termination_fn, dtype=torch.float64)
+    policy = MCTSPolicy(MCTS(30, discount=0.99, max_depth=15, seed=0), model)
+    env = task.make_env()
+    env.reset(seed=0)
+    for _ in range(60):  # a random policy falls after ~20 steps
+        action = policy.act(np.array(env.unwrapped.state))
+        _, _, terminated, _, _ = env.step(action)
+        assert not terminated
+    with pytest.raises(ValueError, match=r"actions must be \[K, A\]"):
+        DiscreteActionModel(cartpole_dynamics, task.reward_fn, [-1.0, 1.0])
+
+
+def test_bad_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="backup"):
+        MCTS(backup="median")
+    with pytest.raises(ValueError, match="num_simulations"):
+        MCTS(0)
+    with pytest.raises(ValueError, match="discount"):
+        MCTS(discount=1.5)
