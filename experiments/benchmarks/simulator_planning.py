@@ -65,9 +65,9 @@ def mpc_episode(task_name: str, planner_name: str, planner, horizon: int,
     policy = SimulatorMPC(MPC(planner, simulator.problem(horizon)), simulator, env)
     obs, _ = env.reset(seed=0)
     total, length, started = 0.0, 0, time.perf_counter()
-    for length in range(1, steps + 1):
+    while length < steps:
         obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
-        total += float(reward)
+        total, length = total + float(reward), length + 1
         if terminated or truncated:
             break
     seconds = time.perf_counter() - started

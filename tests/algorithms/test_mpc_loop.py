@@ -63,3 +63,18 @@ def test_swingup_preset_clearly_beats_random(tmp_path):
     _, returns = run_mbrl(config)
     assert returns[0] < 20
     assert max(returns[-5:]) > 120
+
+
+@pytest.mark.parametrize("planner", ["cem", "icem", "mppi"])
+def test_loop_runs_with_every_population_planner_and_resumes_identically(tmp_path, planner):
+    def config(root, episodes):
+        return load_config(MBRLConfig, None, [
+            "task=CartPoleSwingUp", f"episodes={episodes}", "episode_steps=10", "progress=false",
+            "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
+            f"planner.name={planner}", "planner.num_samples=30", "planner.elites=5",
+            "planner.iterations=2", "planner.horizon=4", f"output_dir={root}"])
+
+    _, returns = run_mbrl(config(tmp_path / "full", 2))
+    short, _ = run_mbrl(config(tmp_path / "split", 1))
+    _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
+    assert resumed == returns
