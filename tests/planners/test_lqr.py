@@ -147,3 +147,21 @@ def test_ilqr_swings_up_the_analytic_cartpole():
     final = plan.diagnostics["states"][-1]
     assert math.cos(final[2]) > 0.99 and abs(final[0]) < 0.1 and abs(final[3]) < 0.1
     assert plan.actions.abs().max() <= 1.0
+
+
+def test_mpc_around_ilqr_swings_up_the_real_pendulum():
+    import gymnasium as gym
+
+    from mbrl.envs.analytic import pendulum_dynamics
+    from mbrl.envs.rewards import pendulum_reward
+    from planners import MPC
+
+    problem = Problem(pendulum_dynamics, pendulum_reward, [-2.0], [2.0], 40)
+    policy = MPC(ILQR(max_iterations=5, seed=0), problem)
+    env = gym.make("Pendulum-v1")
+    env.reset(seed=0)
+    env.unwrapped.state = np.array([math.pi, 0.0])  # hanging straight down, at rest
+    obs = env.unwrapped._get_obs()
+    for _ in range(100):
+        obs, *_ = env.step(policy.act(obs))
+    assert obs[0] > 0.99 and abs(obs[2]) < 0.5  # upright and nearly still
