@@ -89,7 +89,9 @@ class CEM(Planner):
     ``problem.evaluate``, and refits mean and standard deviation to the ``elites`` best:
     ``new = smoothing * old + (1 - smoothing) * elite statistic``. The standard deviation
     starts at ``init_std`` and never drops below ``min_std``, both as fractions of the half
-    range of the bounds. The mean starts at the warm start (MPC's shifted plan) or mid-range.
+    range of the bounds. The mean starts at the warm start (MPC's shifted plan), which is also
+    evaluated unchanged in the first round so the plan never gets worse for lack of luck in the
+    draw, or mid-range.
 
     Returns the best sequence evaluated in any round, or with ``return_mean=True`` the final
     mean (evaluated once more so ``expected_return`` is its own).
@@ -116,9 +118,11 @@ class CEM(Planner):
         min_std = self.min_std * (high - low) / 2
         best = _BestSeen()
         with torch.no_grad():
-            for _ in range(self.iterations):
+            for i in range(self.iterations):
                 candidates = bounded_normal(mean, std, low, high, self.population,
                                             self.generator)
+                if i == 0 and warm_start is not None:  # the shifted plan competes unchanged
+                    candidates = torch.cat([candidates, mean[None]])
                 returns = problem.evaluate(state, candidates)
                 best.update(candidates, returns)
                 elites = candidates[torch.topk(returns, self.elites).indices]
@@ -158,8 +162,9 @@ class ICEM(Planner):
     along the horizon; iteration i samples ``max(population * population_decay**-i,
     2 * elites)`` sequences; a fraction ``keep_elites`` of the previous iteration's elites joins
     each population, and after MPC executes actions the elites of the last call, shifted in
-    time (padded with the mean), join the first population of the next; the final mean is a
-    candidate in the last iteration. Returns the best sequence evaluated.
+    time (padded with the mean), join the first population of the next, as does the warm start
+    itself; the final mean is a candidate in the last iteration. Returns the best sequence
+    evaluated.
     """
 
     def __init__(self, population: int = 300, elites: int = 10, iterations: int = 3,
@@ -198,8 +203,8 @@ class ICEM(Planner):
                                        problem.action_dim, self.generator, mean.dtype)
                 candidates = bounded_normal(mean, std, low, high, size, self.generator, noise)
                 extra = [c for c in (carried,) if c is not None]
-                if i == cem.iterations - 1:
-                    extra.append(mean[None])
+                if (i == 0 and warm_start is not None) or i == cem.iterations - 1:
+                    extra.append(mean[None])  # the shifted plan, and the final mean
                 candidates = torch.cat([candidates, *extra], dim=0)
                 returns = problem.evaluate(state, candidates)
                 best.update(candidates, returns)

@@ -88,3 +88,19 @@ def test_bad_settings_are_clear_errors():
         MCTS(0)
     with pytest.raises(ValueError, match="discount"):
         MCTS(discount=1.5)
+
+
+def test_mcts_balances_the_inverted_pendulum_through_the_mujoco_simulator():
+    from mbrl.envs.simulator import MujocoSimulator
+
+    task = make_task("InvertedPendulum-v5")
+    simulator = MujocoSimulator(task, num_threads=1)
+    model = DiscreteActionModel(simulator, simulator.reward_fn, [[-1.0], [0.0], [1.0]],
+                                simulator.termination_fn, dtype=torch.float64)
+    policy = MCTSPolicy(MCTS(40, discount=0.99, max_depth=15, seed=0), model)
+    env = task.make_env()
+    env.reset(seed=0)
+    for _ in range(40):  # a random policy falls within ~10 steps
+        action = model.actions[policy.act(simulator.get_state(env))].numpy()
+        _, _, terminated, _, _ = env.step(action)
+        assert not terminated

@@ -67,7 +67,7 @@ def test_icem_population_decays_and_keeps_elites_across_steps():
     planner.advance(2)
     record.clear()
     planner.plan(START, problem, warm_start=torch.cat([plan.actions[2:], plan.actions[-2:]]))
-    assert record[0].shape[0] == 100 + 5  # elites of the last call join the first population
+    assert record[0].shape[0] == 100 + 5 + 1  # last call's elites and the warm start join
     planner.reset()
     record.clear()
     planner.plan(START, problem)
