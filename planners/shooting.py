@@ -154,7 +154,7 @@ def _initial_distribution(problem: Problem, warm_start: Tensor | None,
     return mean, init_std * (high - low) / 2, low, high
 
 
-class ICEM(Planner):
+class ICEM(CEM):
     """Improved CEM (Pinneri et al. 2020): CEM with temporally coloured noise, a population
     that shrinks each iteration, and elites carried over.
 
@@ -171,14 +171,13 @@ class ICEM(Planner):
                  smoothing: float = 0.1, init_std: float = 0.5, min_std: float = 1e-3,
                  noise_beta: float = 2.0, population_decay: float = 1.25,
                  keep_elites: float = 0.3, seed: int | torch.Generator | None = None) -> None:
-        self._cem = CEM(population, elites, iterations, smoothing, init_std, min_std)
+        super().__init__(population, elites, iterations, smoothing, init_std, min_std, seed=seed)
         if noise_beta < 0:
             raise ValueError(f"noise_beta must be >= 0, got {noise_beta}")
         if population_decay < 1:
             raise ValueError(f"population_decay must be >= 1, got {population_decay}")
         self.noise_beta, self.population_decay = float(noise_beta), float(population_decay)
         self.keep_elites = _check_fraction("keep_elites", keep_elites)
-        self.generator = make_generator(seed)
         self._carried: Tensor | None = None  # elites of the last call, already shifted
 
     def reset(self) -> None:
@@ -190,28 +189,27 @@ class ICEM(Planner):
 
     def plan(self, state: Tensor, problem: Problem, warm_start: Tensor | None = None) -> Plan:
         started = time.perf_counter()
-        cem = self._cem
-        mean, std, low, high = _initial_distribution(problem, warm_start, cem.init_std)
-        min_std = cem.min_std * (high - low) / 2
-        num_kept = int(round(self.keep_elites * cem.elites))
+        mean, std, low, high = _initial_distribution(problem, warm_start, self.init_std)
+        min_std = self.min_std * (high - low) / 2
+        num_kept = int(round(self.keep_elites * self.elites))
         carried = self._carried_candidates(mean, num_kept)
         best = _BestSeen()
         with torch.no_grad():
-            for i in range(cem.iterations):
-                size = max(int(cem.population * self.population_decay ** -i), 2 * cem.elites)
+            for i in range(self.iterations):
+                size = max(int(self.population * self.population_decay ** -i), 2 * self.elites)
                 noise = coloured_noise(self.noise_beta, size, problem.horizon,
                                        problem.action_dim, self.generator, mean.dtype)
                 candidates = bounded_normal(mean, std, low, high, size, self.generator, noise)
                 extra = [c for c in (carried,) if c is not None]
-                if (i == 0 and warm_start is not None) or i == cem.iterations - 1:
+                if (i == 0 and warm_start is not None) or i == self.iterations - 1:
                     extra.append(mean[None])  # the shifted plan, and the final mean
                 candidates = torch.cat([candidates, *extra], dim=0)
                 returns = problem.evaluate(state, candidates)
                 best.update(candidates, returns)
-                top = torch.topk(returns, min(cem.elites, returns.shape[0])).indices
+                top = torch.topk(returns, min(self.elites, returns.shape[0])).indices
                 elites = candidates[top]
                 carried = elites[:num_kept] if num_kept else None
-                mean, std = _refit(mean, std, elites, cem.smoothing, min_std)
+                mean, std = _refit(mean, std, elites, self.smoothing, min_std)
         self._carried = carried
         diagnostics = {"mean_std": float(std.mean()), "seconds": time.perf_counter() - started}
         return Plan(best.actions, best.value, diagnostics)
