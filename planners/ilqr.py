@@ -21,6 +21,7 @@ from torch import Tensor
 
 from planners.lqr import TimeVaryingLinearPolicy
 from planners.problem import NonFiniteModelOutput, Plan, Planner, Problem, check_warm_start
+from planners.shooting import make_generator
 
 
 @dataclass
@@ -99,10 +100,7 @@ class ILQR(Planner):
             raise ValueError(f"init_noise must be >= 0, got {init_noise}")
         self.init_noise = init_noise
         self.step_sizes = torch.tensor(sorted(step_sizes, reverse=True), dtype=torch.float64)
-        if seed is None or isinstance(seed, torch.Generator):
-            self.generator = seed if seed is not None else torch.Generator()
-        else:
-            self.generator = torch.Generator().manual_seed(int(seed))
+        self.generator = make_generator(seed)
 
     def plan(self, state: Tensor, problem: Problem, warm_start: Tensor | None = None) -> Plan:
         started = time.perf_counter()
