@@ -54,6 +54,8 @@ class MujocoSimulator:
         time_size = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_TIME)
         self._qpos = slice(time_size, time_size + self.model.nq)
         self._qvel = slice(self._qpos.stop, self._qpos.stop + self.model.nv)
+        self._states_out: np.ndarray | None = None
+        self._sensors_out: np.ndarray | None = None
 
     def close(self) -> None:
         self._pool.close()
@@ -96,9 +98,25 @@ class MujocoSimulator:
         controls = np.repeat(actions.detach().cpu().numpy().astype(np.float64), self.frame_skip,
                              axis=1)
         initial = np.ascontiguousarray(states.detach().cpu().numpy(), dtype=np.float64)
-        physics, _ = self._pool.rollout(self.model, self._datas, initial, controls)
-        every_step = physics[:, self.frame_skip - 1::self.frame_skip]  # [B, H, X]
-        return torch.from_numpy(np.ascontiguousarray(every_step)).to(states.dtype)
+        physics = self._output_buffer(batch, horizon * self.frame_skip)
+        self._pool.rollout(self.model, self._datas, initial, controls, state=physics,
+                           sensordata=self._no_sensors(batch, horizon * self.frame_skip))
+        every_step = physics[:, self.frame_skip - 1::self.frame_skip].copy()  # [B, H, X], owned
+        return torch.from_numpy(every_step).to(states.dtype)
+
+    def _output_buffer(self, batch: int, physics_steps: int) -> np.ndarray:
+        """A reused ``[B, steps, X]`` array for the rollout's states (allocating it anew on
+        every call costs as much as a sizeable part of the simulation)."""
+        shape = (batch, physics_steps, self.state_dim)
+        if self._states_out is None or self._states_out.shape != shape:
+            self._states_out = np.empty(shape)
+        return self._states_out
+
+    def _no_sensors(self, batch: int, physics_steps: int) -> np.ndarray:
+        shape = (batch, physics_steps, self.model.nsensordata)
+        if self._sensors_out is None or self._sensors_out.shape != shape:
+            self._sensors_out = np.empty(shape)
+        return self._sensors_out
 
     def __call__(self, states: Tensor, actions: Tensor) -> Tensor:
         return self.rollout(states, actions[:, None])[:, 0]
