@@ -7,7 +7,8 @@ Throughput: simulated env steps per second inside CEM and MPPI planning through
 ``MujocoSimulator`` (population 500, horizon 30, HalfCheetah-v5), over the throughput of raw
 ``mujoco.rollout`` on the same batch with the same threads. MPC: InvertedPendulum-v5 and
 HalfCheetah-v5 episodes of 1000 steps with the simulator as the model: return and wall time
-per step. Results go to ``results/simulator_planning.json``.
+per step (InvertedPendulum from three seeds). Results go to
+``results/simulator_planning.json``.
 """
 
 from __future__ import annotations
@@ -57,25 +58,29 @@ def throughput(task_name: str, repeats: int) -> dict[str, float]:
     return result
 
 
-def mpc_episode(task_name: str, planner_name: str, planner, horizon: int,
-                steps: int = 1000) -> dict[str, float]:
+def mpc_episodes(task_name: str, make_planner, horizon: int, seeds: tuple[int, ...],
+                 steps: int = 1000) -> list[dict[str, float]]:
+    """MPC with the simulator as the model for one episode per seed (at most ``steps``)."""
     task = make_task(task_name)
     simulator = MujocoSimulator(task)
     env = task.make_env()
-    policy = SimulatorMPC(MPC(planner, simulator.problem(horizon)), simulator, env)
-    obs, _ = env.reset(seed=0)
-    total, length, started = 0.0, 0, time.perf_counter()
-    while length < steps:
-        obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
-        total, length = total + float(reward), length + 1
-        if terminated or truncated:
-            break
-    seconds = time.perf_counter() - started
-    print(f"{task_name} {planner_name} H={horizon}: return {total:.1f} over {length} steps, "
-          f"{seconds / length:.3f} s per step", flush=True)
+    rows = []
+    for seed in seeds:
+        policy = SimulatorMPC(MPC(make_planner(seed), simulator.problem(horizon)), simulator, env)
+        obs, _ = env.reset(seed=seed)
+        total, length, started = 0.0, 0, time.perf_counter()
+        while length < steps:
+            obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
+            total, length = total + float(reward), length + 1
+            if terminated or truncated:
+                break
+        seconds = time.perf_counter() - started
+        print(f"{task_name} seed {seed} H={horizon}: return {total:.1f} over {length} steps, "
+              f"{seconds / length:.3f} s per step", flush=True)
+        rows.append({"seed": seed, "return": total, "steps": length,
+                     "seconds_per_step": seconds / length, "horizon": horizon})
     simulator.close()
-    return {"return": total, "steps": length, "seconds_per_step": seconds / length,
-            "horizon": horizon}
+    return rows
 
 
 def main() -> None:
@@ -86,14 +91,17 @@ def main() -> None:
     results = {"throughput": throughput("HalfCheetah-v5", args.repeats)}
     if not args.skip_mpc:
         results["mpc"] = {
-            "InvertedPendulum-v5/mppi": mpc_episode(
-                "InvertedPendulum-v5", "mppi", MPPI(200, temperature=1.0, noise_std=0.3,
-                                                    iterations=3, seed=0), horizon=30),
-            "HalfCheetah-v5/mppi": mpc_episode(
-                "HalfCheetah-v5", "mppi", MPPI(300, temperature=0.5, noise_std=0.5,
-                                               iterations=2, seed=0), horizon=30),
-            "HalfCheetah-v5/cem": mpc_episode(
-                "HalfCheetah-v5", "cem", CEM(300, 30, 3, seed=0), horizon=30),
+            "InvertedPendulum-v5/mppi(200x3)": mpc_episodes(
+                "InvertedPendulum-v5", lambda seed: MPPI(200, temperature=1.0, noise_std=0.3,
+                                                         iterations=3, seed=seed),
+                horizon=30, seeds=(0, 1, 2)),
+            "HalfCheetah-v5/mppi(300x2)": mpc_episodes(
+                "HalfCheetah-v5", lambda seed: MPPI(300, temperature=0.5, noise_std=0.5,
+                                                    iterations=2, seed=seed),
+                horizon=30, seeds=(0,)),
+            "HalfCheetah-v5/cem(200x3)": mpc_episodes(
+                "HalfCheetah-v5", lambda seed: CEM(200, 20, 3, seed=seed), horizon=30,
+                seeds=(0,)),
         }
     print(write_results("simulator_planning", results))
 

@@ -104,3 +104,34 @@ def test_mcts_balances_the_inverted_pendulum_through_the_mujoco_simulator():
         action = model.actions[policy.act(simulator.get_state(env))].numpy()
         _, _, terminated, _, _ = env.step(action)
         assert not terminated
+
+
+def _agreement(env_id, kwargs, simulations, optimistic, num_states=None):
+    """Fraction of (a seeded sample of) live states where MCTS picks a value-iteration optimal
+    action, with Bellman backups over exact outcomes, transpositions and a constant
+    optimistic leaf value (an upper bound on returns, not a learned or exact value)."""
+    mdp = make_tabular_mdp(env_id, **kwargs)
+    optimal = value_iteration(mdp, gamma=0.95).optimal_actions(1e-6)
+    states = np.flatnonzero(mdp.live_states)
+    if num_states is not None:
+        states = np.random.default_rng(0).choice(states, num_states, replace=False)
+    hits = [optimal[s, MCTS(simulations, discount=0.95, backup="max", transpositions=True,
+                            value_fn=lambda state: optimistic, seed=int(s)).search(int(s),
+                                                                                   mdp).action]
+            for s in states]
+    return np.mean(hits)
+
+
+def test_agrees_with_value_iteration_on_frozen_lake_8x8_deterministic_everywhere():
+    assert _agreement("FrozenLake-v1", {"map_name": "8x8", "is_slippery": False}, 1000,
+                      1.0) >= 0.95
+
+
+def test_agrees_with_value_iteration_on_frozen_lake_8x8_slippery_sample():
+    # all 53 states: 0.98 at 5000 simulations (experiments/mcts_tabular.py); a sample here
+    assert _agreement("FrozenLake-v1", {"map_name": "8x8", "is_slippery": True}, 5000, 1.0,
+                      num_states=12) >= 0.9
+
+
+def test_agrees_with_value_iteration_on_taxi_sample():
+    assert _agreement("Taxi-v4", {}, 1000, 20.0, num_states=20) >= 0.95
