@@ -1,6 +1,10 @@
 """Learned dynamics models."""
 
+from mbrl.models.ensemble import ProbabilisticEnsemble
+from mbrl.models.ensemble_training import EnsembleTrainResult, train_ensemble
 from mbrl.models.mlp_dynamics import MLPDynamics, TrainResult, train_dynamics
 from mbrl.models.normalizer import Normalizer
+from mbrl.models.propagation import EnsembleDynamics
 
-__all__ = ["MLPDynamics", "Normalizer", "TrainResult", "train_dynamics"]
+__all__ = ["EnsembleDynamics", "EnsembleTrainResult", "MLPDynamics", "Normalizer",
+           "ProbabilisticEnsemble", "TrainResult", "train_dynamics", "train_ensemble"]

@@ -1,0 +1,92 @@
+"""Training a probabilistic ensemble: bootstrap per member, held-out validation, early stopping
+that keeps each member's best weights, and elite selection (reference 003 eq. 5.3.3)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mbrl.data.buffer import ReplayBuffer
+from mbrl.models.ensemble import ProbabilisticEnsemble
+
+
+@dataclass
+class EnsembleTrainResult:
+    """Per epoch: mean training loss and each member's validation MSE ``[E]`` (normalised
+    deltas; on the training data when the split was too small); each member's kept epoch."""
+
+    train_loss: list[float] = field(default_factory=list)
+    validation_mse: list[list[float]] = field(default_factory=list)
+    best_epochs: list[int] = field(default_factory=list)
+    best_validation_mse: list[float] = field(default_factory=list)
+
+
+def train_ensemble(model: ProbabilisticEnsemble, buffer: ReplayBuffer,
+                   optimizer: torch.optim.Optimizer, rng: np.random.Generator,
+                   batch_size: int = 256, max_epochs: int = 50, patience: int = 5,
+                   validation_fraction: float = 0.1, bootstrap: bool = True,
+                   min_updates_per_epoch: int = 20, progress: bool = False
+                   ) -> EnsembleTrainResult:
+    """Fit every member on its own bootstrap resample of the training split (one optimiser step
+    covers all members), keep each member's weights from its best validation epoch, stop after
+    ``patience`` epochs in which no member improved by 1%, then choose the elites (the
+    ``len(model.elites)`` members with the lowest validation MSE)."""
+    if len(buffer) < 2:
+        raise ValueError(f"need at least 2 transitions to train a model, have {len(buffer)}")
+    train_idx, val_idx = buffer.split(validation_fraction, rng)
+    train = buffer.get(train_idx).to_torch()
+    model.fit_normalizers(train["obs"], train["act"], train["next_obs"])
+    validation = buffer.get(val_idx).to_torch() if len(val_idx) >= 10 else train
+    size, members = len(train_idx), model.ensemble_size
+    samples = [rng.integers(size, size=size) if bootstrap else np.arange(size)
+               for _ in range(members)]
+    steps = max(math.ceil(size / batch_size), min_updates_per_epoch)
+    result = EnsembleTrainResult()
+    best = [math.inf] * members
+    best_states = [copy.deepcopy(m.state_dict()) for m in model.members]
+    result.best_epochs = [-1] * members
+    since_improved = 0
+    bar = tqdm(range(max_epochs), desc="train ensemble", unit="epoch", disable=not progress,
+               leave=False)
+    for epoch in bar:
+        model.train()
+        orders = [np.resize(rng.permutation(s), steps * batch_size) for s in samples]
+        losses = []
+        for step in range(steps):
+            loss = 0.0
+            for member, order in enumerate(orders):
+                rows = torch.as_tensor(order[step * batch_size:(step + 1) * batch_size])
+                loss = loss + model.loss(member, train["obs"][rows], train["act"][rows],
+                                         train["next_obs"][rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item() / members)
+        model.eval()
+        with torch.no_grad():
+            scores = [float(model.mse(m, validation["obs"], validation["act"],
+                                      validation["next_obs"])) for m in range(members)]
+        result.train_loss.append(float(np.mean(losses)))
+        result.validation_mse.append(scores)
+        improved = False
+        for member, score in enumerate(scores):
+            if score < best[member] * 0.99 or best[member] == math.inf:
+                best[member], result.best_epochs[member] = score, epoch
+                best_states[member] = copy.deepcopy(model.members[member].state_dict())
+                improved = True
+        bar.set_postfix(loss=f"{result.train_loss[-1]:.3f}", val=f"{np.mean(scores):.4f}")
+        since_improved = 0 if improved else since_improved + 1
+        if since_improved >= patience:
+            break
+    bar.close()
+    for member, state in enumerate(best_states):
+        model.members[member].load_state_dict(state)
+    ranking = torch.as_tensor(np.argsort(best)[:len(model.elites)])
+    model.elites.copy_(ranking)
+    result.best_validation_mse = best
+    return result

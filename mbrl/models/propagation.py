@@ -1,0 +1,66 @@
+"""Propagating particles through a probabilistic ensemble (reference 003 §5.3.3; PETS).
+
+``EnsembleDynamics`` is a ``planners.Problem`` dynamics: ``(states [B, S], actions [B, A]) ->
+next_states [B, S]`` with rows laid out candidate-major over ``num_particles`` particles (row
+``r`` is particle ``r % P``). Modes:
+
+- ``"ts_inf"``: each particle keeps one elite member for the whole trajectory (particle
+  ``p`` uses elite ``p % K``; every candidate gets the same layout, so candidates are compared
+  under the same model draws);
+- ``"ts1"``: every row draws a random elite member at every step;
+- ``"expectation"``: the mean of the elites' predictions;
+- ``"random_model"``: one random elite for all rows at each step.
+
+With ``sample=True`` each prediction is a draw from the member's Gaussian, else its mean.
+All randomness comes from ``generator``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from mbrl.models.ensemble import ProbabilisticEnsemble
+
+MODES = ("ts_inf", "ts1", "expectation", "random_model")
+
+
+class EnsembleDynamics:
+    """A batched dynamics function over an ensemble's elite members."""
+
+    def __init__(self, ensemble: ProbabilisticEnsemble, num_particles: int,
+                 mode: str = "ts_inf", sample: bool = True,
+                 generator: torch.Generator | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if num_particles < 1:
+            raise ValueError(f"num_particles must be >= 1, got {num_particles}")
+        self.ensemble, self.num_particles, self.mode, self.sample = (
+            ensemble, int(num_particles), mode, sample)
+        self.generator = generator if generator is not None else torch.Generator()
+
+    def __call__(self, states: Tensor, actions: Tensor) -> Tensor:
+        if states.shape[0] % self.num_particles:
+            raise ValueError(f"{states.shape[0]} rows are not a whole number of candidates of "
+                             f"{self.num_particles} particles")
+        elites = self.ensemble.elites
+        draw = self.generator if self.sample else None
+        with torch.no_grad():
+            if self.mode == "expectation":
+                means = [self.ensemble.sample_next(int(m), states, actions, None) for m in elites]
+                return torch.stack(means).mean(dim=0)
+            if self.mode == "random_model":
+                member = elites[torch.randint(len(elites), (1,), generator=self.generator)]
+                return self.ensemble.sample_next(int(member), states, actions, draw)
+            rows = torch.arange(states.shape[0])
+            if self.mode == "ts_inf":
+                choice = (rows % self.num_particles) % len(elites)
+            else:
+                choice = torch.randint(len(elites), (states.shape[0],), generator=self.generator)
+            next_states = torch.empty_like(states)
+            for index, member in enumerate(elites.tolist()):
+                mine = choice == index
+                if mine.any():
+                    next_states[mine] = self.ensemble.sample_next(member, states[mine],
+                                                                  actions[mine], draw)
+            return next_states
