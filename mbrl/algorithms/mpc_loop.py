@@ -16,31 +16,49 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from mbrl.data import RandomPolicy, ReplayBuffer, collect
 from mbrl.envs import TaskSpec, make_task
-from mbrl.models import MLPDynamics, train_dynamics
+from mbrl.models import (
+    EnsembleDynamics,
+    MLPDynamics,
+    ProbabilisticEnsemble,
+    train_dynamics,
+    train_ensemble,
+)
+from mbrl.models.propagation import MODES
 from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
 from mbrl.util.run_folder import RunFolder
 from mbrl.util.seeding import derive_seed, numpy_generator, seed_torch, torch_generator
 from planners import CEM, ICEM, MPC, MPPI, Planner, Problem, RandomShooting
+from planners.problem import Dynamics
 
 # purposes for derived seeds: (seed, episode, purpose)
-_ENV, _POLICY, _TRAIN, _PLANNER = range(4)
+_ENV, _POLICY, _TRAIN, _PLANNER, _PROPAGATION = range(5)
 
 
 @dataclass
 class DynamicsModelConfig:
+    """``kind="mlp"``: a deterministic MLP; ``kind="ensemble"``: a probabilistic ensemble
+    planned through with ``num_particles`` particles propagated by ``propagation`` (PETS)."""
+
+    kind: str = "mlp"
     hidden_size: int = 200
     num_layers: int = 3
     learning_rate: float = 1e-3
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # MLP only; the ensemble uses per-layer PETS weight decays
     batch_size: int = 256
     max_epochs: int = 50
     patience: int = 5
     validation_fraction: float = 0.1
+    ensemble_size: int = 5
+    num_elites: int = 5
+    probabilistic: bool = True
+    propagation: str = "ts_inf"
+    num_particles: int = 20
 
 
 PLANNERS = ("random_shooting", "cem", "icem", "mppi")
@@ -107,9 +125,15 @@ class MBRLConfig:
         if self.episode_steps is not None and self.episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1 or null, got {self.episode_steps}")
         build_planner(self.planner)
+        if self.model.kind not in ("mlp", "ensemble"):
+            raise ValueError(f"model.kind must be 'mlp' or 'ensemble', got {self.model.kind!r}")
+        if self.model.kind == "ensemble" and self.model.propagation not in MODES:
+            raise ValueError(f"model.propagation must be one of {MODES}, got "
+                             f"{self.model.propagation!r}")
 
 
-def build_problem(task: TaskSpec, model: MLPDynamics, horizon: int) -> Problem:
+def build_problem(task: TaskSpec, model: Dynamics, horizon: int,
+                  num_particles: int = 1) -> Problem:
     """The planning problem: learned dynamics + the task's exact reward and termination."""
     space = task.action_space
     if not isinstance(space, gym.spaces.Box):
@@ -117,7 +141,8 @@ def build_problem(task: TaskSpec, model: MLPDynamics, horizon: int) -> Problem:
                          "plans continuous actions (Box)")
     return Problem(dynamics=model, reward_fn=task.reward_fn, termination_fn=task.termination_fn,
                    action_low=torch.as_tensor(space.low, dtype=torch.float32),
-                   action_high=torch.as_tensor(space.high, dtype=torch.float32), horizon=horizon)
+                   action_high=torch.as_tensor(space.high, dtype=torch.float32), horizon=horizon,
+                   num_particles=num_particles)
 
 
 class MBRLRun:
@@ -128,16 +153,29 @@ class MBRLRun:
         self.config, self.folder = config, folder
         self.task = make_task(config.task)
         seed_torch(config.seed)
-        self.model = MLPDynamics(self.task.obs_dim, self.task.act_dim, config.model.hidden_size,
-                                 config.model.num_layers)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.model.learning_rate,
-                                          weight_decay=config.model.weight_decay)
+        model_config = config.model
+        if model_config.kind == "ensemble":
+            self.model = ProbabilisticEnsemble(
+                self.task.obs_dim, self.task.act_dim, model_config.ensemble_size,
+                model_config.hidden_size, model_config.num_layers, model_config.probabilistic,
+                num_elites=model_config.num_elites, task=self.task.name)
+            weight_decay = 0.0
+            self.dynamics: Dynamics = EnsembleDynamics(self.model, model_config.num_particles,
+                                                       model_config.propagation)
+            num_particles = model_config.num_particles
+        else:
+            self.model = MLPDynamics(self.task.obs_dim, self.task.act_dim,
+                                     model_config.hidden_size, model_config.num_layers)
+            weight_decay, self.dynamics, num_particles = model_config.weight_decay, self.model, 1
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=model_config.learning_rate,
+                                          weight_decay=weight_decay)
         self.buffer = ReplayBuffer(config.buffer_capacity, self.task.obs_dim, self.task.act_dim)
         self.episode, self.env_steps, self.wall_seconds = 0, 0, 0.0
         self.env = self.task.make_env(max_episode_steps=config.episode_steps)
         self.model.eval()
         self.mpc = MPC(build_planner(config.planner),
-                       build_problem(self.task, self.model, config.planner.horizon),
+                       build_problem(self.task, self.dynamics, config.planner.horizon,
+                                     num_particles),
                        config.planner.replan_every)
 
     @property
@@ -182,15 +220,10 @@ class MBRLRun:
             policy = RandomPolicy(self.task.action_space,
                                   derive_seed(config.seed, episode, _POLICY))
         else:
-            self.model.train()
-            result = train_dynamics(
-                self.model, self.buffer, self.optimizer,
-                numpy_generator(config.seed, episode, _TRAIN), config.model.batch_size,
-                config.model.max_epochs, config.model.patience,
-                config.model.validation_fraction, progress=config.progress)
-            self.model.eval()
-            val_mse = result.best_validation_mse
+            val_mse = self._train_model()
             self.mpc.planner.generator = torch_generator(config.seed, episode, _PLANNER)
+            if isinstance(self.dynamics, EnsembleDynamics):
+                self.dynamics.generator = torch_generator(config.seed, episode, _PROPAGATION)
             policy = self.mpc
         plan_started = time.perf_counter()
         with torch.no_grad():
@@ -211,6 +244,26 @@ class MBRLRun:
         self.episode += 1
         self._checkpoint()
         return row
+
+    def _train_model(self) -> float:
+        """Fit the model to the buffer; return its (mean over members) validation MSE."""
+        config, model_config = self.config, self.config.model
+        rng = numpy_generator(config.seed, self.episode, _TRAIN)
+        self.model.train()
+        if isinstance(self.model, ProbabilisticEnsemble):
+            result = train_ensemble(self.model, self.buffer, self.optimizer, rng,
+                                    model_config.batch_size, model_config.max_epochs,
+                                    model_config.patience, model_config.validation_fraction,
+                                    progress=config.progress)
+            score = float(np.mean([result.best_validation_mse[int(m)]
+                                   for m in self.model.elites]))
+        else:
+            score = train_dynamics(self.model, self.buffer, self.optimizer, rng,
+                                   model_config.batch_size, model_config.max_epochs,
+                                   model_config.patience, model_config.validation_fraction,
+                                   progress=config.progress).best_validation_mse
+        self.model.eval()
+        return score
 
     def _checkpoint(self) -> None:
         directory = self.folder.checkpoint_dir

@@ -28,6 +28,15 @@ from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
 PETS_WEIGHT_DECAYS = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
 
 
+def default_weight_decays(num_layers: int) -> tuple[float, ...]:
+    """PETS's per-layer decays for 4 hidden layers; otherwise the same range, spread evenly
+    over the ``num_layers + 1`` linear layers."""
+    if num_layers == len(PETS_WEIGHT_DECAYS) - 1:
+        return PETS_WEIGHT_DECAYS
+    return tuple(float(d) for d in torch.linspace(PETS_WEIGHT_DECAYS[0], PETS_WEIGHT_DECAYS[-1],
+                                                  num_layers + 1))
+
+
 class GaussianMLP(nn.Module):
     """One member: ``forward(x [B, D]) -> (mean [B, S], logvar [B, S])`` (logvar unbounded)."""
 
@@ -67,7 +76,7 @@ class ProbabilisticEnsemble(nn.Module):
         self.members = nn.ModuleList(
             GaussianMLP(obs_dim + act_dim, obs_dim, hidden_size, num_layers, probabilistic)
             for _ in range(ensemble_size))
-        decays = PETS_WEIGHT_DECAYS if weight_decays is None else weight_decays
+        decays = weight_decays if weight_decays is not None else default_weight_decays(num_layers)
         if len(decays) != num_layers + 1:
             raise ValueError(f"weight_decays needs {num_layers + 1} values (one per linear "
                              f"layer), got {len(decays)}")

@@ -1,7 +1,9 @@
+import math
+
 import pytest
 
 from experiments.run_mbrl import main, preset_path
-from mbrl.algorithms.mpc_loop import MBRLConfig, PlannerConfig, run_mbrl
+from mbrl.algorithms.mpc_loop import DynamicsModelConfig, MBRLConfig, PlannerConfig, run_mbrl
 from mbrl.util.config import load_config
 
 
@@ -78,3 +80,22 @@ def test_loop_runs_with_every_population_planner_and_resumes_identically(tmp_pat
     short, _ = run_mbrl(config(tmp_path / "split", 1))
     _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
     assert resumed == returns
+
+
+def test_pets_loop_with_an_ensemble_and_particles_resumes_identically(tmp_path):
+    def config(root, episodes):
+        return load_config(MBRLConfig, None, [
+            "task=CartPoleSwingUp", f"episodes={episodes}", "episode_steps=10", "progress=false",
+            "model.kind=ensemble", "model.ensemble_size=3", "model.num_elites=2",
+            "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
+            "model.num_particles=4", "planner.name=cem", "planner.num_samples=20",
+            "planner.elites=4", "planner.iterations=2", "planner.horizon=4",
+            f"output_dir={root}"])
+
+    folder, returns = run_mbrl(config(tmp_path / "full", 2))
+    assert all(math.isfinite(r["model_val_mse"]) for r in folder.read("episodes")[1:])
+    short, _ = run_mbrl(config(tmp_path / "split", 1))
+    _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
+    assert resumed == returns
+    with pytest.raises(ValueError, match="model.kind"):
+        run_mbrl(MBRLConfig(model=DynamicsModelConfig(kind="gp"), output_dir=str(tmp_path)))

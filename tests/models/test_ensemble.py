@@ -115,8 +115,8 @@ def test_deterministic_variant_and_bad_settings():
     model = small_ensemble(probabilistic=False)
     _, logvar = model.member_forward(1, torch.zeros(3, 2), torch.zeros(3, 1))
     assert torch.equal(logvar, torch.zeros(3, 2))
-    assert math.isfinite(float(model.loss(0, torch.zeros(3, 2), torch.zeros(3, 1),
-                                          torch.ones(3, 2))))
+    assert math.isfinite(model.loss(0, torch.zeros(3, 2), torch.zeros(3, 1),
+                                    torch.ones(3, 2)).item())
     with pytest.raises(ValueError, match="weight_decays needs 3"):
         ProbabilisticEnsemble(2, 1, num_layers=2, weight_decays=(1.0,))
     with pytest.raises(ValueError, match="num_elites"):
