@@ -3,8 +3,9 @@
 from mbrl.models.ensemble import ProbabilisticEnsemble
 from mbrl.models.ensemble_training import EnsembleTrainResult, train_ensemble
 from mbrl.models.mlp_dynamics import MLPDynamics, TrainResult, train_dynamics
+from mbrl.models.model_env import ModelEnv
 from mbrl.models.normalizer import Normalizer
 from mbrl.models.propagation import EnsembleDynamics
 
-__all__ = ["EnsembleDynamics", "EnsembleTrainResult", "MLPDynamics", "Normalizer",
+__all__ = ["EnsembleDynamics", "EnsembleTrainResult", "MLPDynamics", "ModelEnv", "Normalizer",
            "ProbabilisticEnsemble", "TrainResult", "train_dynamics", "train_ensemble"]
