@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from mbrl.data.buffer import ReplayBuffer
 from mbrl.models.ensemble import ProbabilisticEnsemble
+from mbrl.models.mlp_dynamics import split_for_training
 
 
 @dataclass
@@ -36,12 +37,8 @@ def train_ensemble(model: ProbabilisticEnsemble, buffer: ReplayBuffer,
     covers all members), keep each member's weights from its best validation epoch, stop after
     ``patience`` epochs in which no member improved by 1%, then choose the elites (the
     ``len(model.elites)`` members with the lowest validation MSE)."""
-    if len(buffer) < 2:
-        raise ValueError(f"need at least 2 transitions to train a model, have {len(buffer)}")
-    train_idx, val_idx = buffer.split(validation_fraction, rng)
-    train = buffer.get(train_idx).to_torch()
-    model.fit_normalizers(train["obs"], train["act"], train["next_obs"])
-    validation = buffer.get(val_idx).to_torch() if len(val_idx) >= 10 else train
+    train_idx, train, validation = split_for_training(model, buffer, rng, validation_fraction)
+    validation = train if validation is None else validation
     size, members = len(train_idx), model.ensemble_size
     samples = [rng.integers(size, size=size) if bootstrap else np.arange(size)
                for _ in range(members)]

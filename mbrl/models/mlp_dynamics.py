@@ -58,6 +58,25 @@ class MLPDynamics(nn.Module):
         return obs + self.delta_normalizer.denormalize(self.normalized_delta(obs, act))
 
 
+MIN_VALIDATION_SIZE = 10
+
+
+def split_for_training(model: nn.Module, buffer: ReplayBuffer, rng: np.random.Generator,
+                       validation_fraction: float
+                       ) -> tuple[np.ndarray, dict[str, Tensor], dict[str, Tensor] | None]:
+    """Split the buffer, fit the model's normalisers on the training part; return the training
+    indices, the training data and the validation data (None when it would have fewer than
+    ``MIN_VALIDATION_SIZE`` transitions)."""
+    if len(buffer) < 2:
+        raise ValueError(f"need at least 2 transitions to train a model, have {len(buffer)}")
+    train_idx, val_idx = buffer.split(validation_fraction, rng)
+    train = buffer.get(train_idx).to_torch()
+    model.fit_normalizers(train["obs"], train["act"], train["next_obs"])
+    validation = (buffer.get(val_idx).to_torch() if len(val_idx) >= MIN_VALIDATION_SIZE
+                  else None)
+    return train_idx, train, validation
+
+
 @dataclass
 class TrainResult:
     """Per-epoch training loss and validation MSE (normalised units; empty when the split had
@@ -90,12 +109,7 @@ def train_dynamics(
     (and no validation MSE is reported).
     On small data an epoch repeats the pass until it has made ``min_updates_per_epoch`` updates,
     so that the first few episodes still get a well-fitted model."""
-    if len(buffer) < 2:
-        raise ValueError(f"need at least 2 transitions to train a model, have {len(buffer)}")
-    train_idx, val_idx = buffer.split(validation_fraction, rng)
-    train = buffer.get(train_idx).to_torch()
-    model.fit_normalizers(train["obs"], train["act"], train["next_obs"])
-    validation = buffer.get(val_idx).to_torch() if len(val_idx) >= 10 else None
+    train_idx, train, validation = split_for_training(model, buffer, rng, validation_fraction)
 
     passes = max(1, math.ceil(min_updates_per_epoch / math.ceil(len(train_idx) / batch_size)))
     result = TrainResult()
