@@ -23,6 +23,8 @@ from planners.lqr import TimeVaryingLinearPolicy
 from planners.problem import NonFiniteModelOutput, Plan, Planner, Problem, check_warm_start
 from planners.shooting import make_generator
 
+DERIVATIVES = ("autograd", "finite_differences", "model")
+
 
 @dataclass
 class _Expansion:
@@ -67,7 +69,9 @@ class ILQR(Planner):
     exploration covariance ``Q_uu^-1``).
 
     ``derivatives``: ``"autograd"`` (the dynamics must be a torch function that ``torch.func``
-    can transform) or ``"finite_differences"`` (central differences with step ``fd_step``).
+    can transform), ``"finite_differences"`` (central differences with step ``fd_step``, one
+    batched model call) or ``"model"`` (the dynamics' own ``jacobians(states, actions)``, e.g.
+    ``MujocoSimulator``'s from ``mujoco.mjd_transitionFD``).
     Regularisation ``mu`` is added to ``Q_uu`` and follows the Levenberg-Marquardt schedule of
     Tassa et al.: raised by a growing factor when the backward pass fails or no step size
     improves the cost, lowered after success. Stops when the relative cost improvement is below
@@ -84,9 +88,8 @@ class ILQR(Planner):
                  mu_max: float = 1e10, mu_factor: float = 1.6,
                  step_sizes: tuple[float, ...] = tuple(10.0 ** np.linspace(0, -3, 11)),
                  init_noise: float = 0.01, seed: int | torch.Generator | None = None) -> None:
-        if derivatives not in ("autograd", "finite_differences"):
-            raise ValueError(f"derivatives must be 'autograd' or 'finite_differences', got "
-                             f"{derivatives!r}")
+        if derivatives not in DERIVATIVES:
+            raise ValueError(f"derivatives must be one of {DERIVATIVES}, got {derivatives!r}")
         if int(max_iterations) != max_iterations or max_iterations < 1:
             raise ValueError(f"max_iterations must be a positive integer, got {max_iterations!r}")
         if not (mu_init >= 0 and 0 < mu_min <= mu_max and mu_factor > 1 and fd_step > 0):
@@ -225,6 +228,8 @@ class ILQR(Planner):
         x, u = states[:-1], controls
         if self.derivatives == "autograd":
             fx, fu = _autograd_jacobians(problem, x, u)
+        elif self.derivatives == "model":
+            fx, fu = _model_jacobians(problem, x, u)
         else:
             fx, fu = _finite_difference_jacobians(problem, x, u, self.fd_step)
         next_states = states[1:]
@@ -261,6 +266,16 @@ def _autograd_jacobians(problem: Problem, x: Tensor, u: Tensor) -> tuple[Tensor,
     except RuntimeError as error:
         raise RuntimeError("iLQR could not differentiate the dynamics with torch.func; use "
                            "derivatives='finite_differences' for black-box models") from error
+
+
+def _model_jacobians(problem: Problem, x: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """The model's own ``jacobians(states [T, S], actions [T, A])`` (e.g. MuJoCo's)."""
+    jacobians = getattr(problem.dynamics, "jacobians", None)
+    if jacobians is None:
+        raise ValueError("derivatives='model' needs a dynamics with a jacobians(states, actions) "
+                         "method")
+    fx, fu = jacobians(x, u)
+    return fx.to(x.dtype), fu.to(x.dtype)
 
 
 def _finite_difference_jacobians(problem: Problem, x: Tensor, u: Tensor,

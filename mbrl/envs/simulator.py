@@ -118,6 +118,40 @@ class MujocoSimulator:
             self._sensors_out = np.empty(shape)
         return self._sensors_out
 
+    def jacobians(self, states: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """Derivatives of one env step at each ``(states [T, X], actions [T, A])``:
+        ``d next / d state [T, X, X]`` and ``d next / d action [T, X, A]``, from MuJoCo's own
+        finite differences (``mjd_transitionFD``, centred) chained over the ``frame_skip``
+        physics steps. Needs ``nq == nv`` (no ball or free joints, true of every task here) and
+        a non-RK4 integrator (HalfCheetah; InvertedPendulum, Hopper, Walker2d and the swing-up
+        use RK4)."""
+        model = self.model
+        if model.nq != model.nv:
+            raise ValueError("jacobians needs nq == nv (no quaternion joints)")
+        if model.opt.integrator == mujoco.mjtIntegrator.mjINT_RK4:
+            raise ValueError(f"{self.task.name} uses the RK4 integrator, which mjd_transitionFD "
+                             "does not support; use ILQR(derivatives='finite_differences')")
+        tangent = 2 * model.nv + model.na
+        start = self._qpos.start  # qpos, qvel, act follow time in the full-physics layout
+        data = self._datas[0]
+        fx = np.zeros((len(states), self.state_dim, self.state_dim))
+        fu = np.zeros((len(states), self.state_dim, model.nu))
+        step_a, step_b = np.zeros((tangent, tangent)), np.zeros((tangent, model.nu))
+        for t, (state, action) in enumerate(zip(states.detach().numpy().astype(np.float64),
+                                                actions.detach().numpy().astype(np.float64),
+                                                strict=True)):
+            mujoco.mj_setState(model, data, state, FULL_PHYSICS)
+            data.ctrl[:] = action
+            total_a, total_b = np.eye(tangent), np.zeros((tangent, model.nu))
+            for _ in range(self.frame_skip):
+                mujoco.mjd_transitionFD(model, data, 1e-6, True, step_a, step_b, None, None)
+                total_a, total_b = step_a @ total_a, step_a @ total_b + step_b
+                mujoco.mj_step(model, data)
+            fx[t] = np.eye(self.state_dim)
+            fx[t, start:start + tangent, start:start + tangent] = total_a
+            fu[t, start:start + tangent] = total_b
+        return torch.from_numpy(fx), torch.from_numpy(fu)
+
     def __call__(self, states: Tensor, actions: Tensor) -> Tensor:
         return self.rollout(states, actions[:, None])[:, 0]
 

@@ -69,3 +69,29 @@ def test_simulator_mpc_plans_from_the_env_state_and_checks_the_observation():
         assert not terminated
     with pytest.raises(ValueError, match="does not match the physics state"):
         policy.act(obs + 1.0)
+
+
+def test_mujoco_derivatives_match_batched_finite_differences_and_drive_ilqr():
+    from planners import ILQR
+    from planners.ilqr import _finite_difference_jacobians
+
+    task = make_task("HalfCheetah-v5")
+    simulator = MujocoSimulator(task, num_threads=2)
+    env = task.make_env()
+    env.reset(seed=0)
+    for _ in range(5):
+        env.step(env.action_space.sample())
+    states = torch.from_numpy(simulator.get_state(env))[None].repeat(3, 1)
+    actions = torch.linspace(-0.5, 0.5, 3 * 6, dtype=torch.float64).view(3, 6)
+    fx, fu = simulator.jacobians(states, actions)
+    problem = simulator.problem(10)
+    fx_ref, fu_ref = _finite_difference_jacobians(problem, states, actions, 1e-6)
+    assert (fx - fx_ref).abs().max() < 1e-3 * fx_ref.abs().max()
+    assert (fu - fu_ref).abs().max() < 1e-3 * fu_ref.abs().max()
+    plan = ILQR(max_iterations=3, derivatives="model", seed=0).plan(states[0], problem)
+    costs = plan.diagnostics["cost_history"]
+    assert len(costs) > 1 and costs[-1] < costs[0]  # it makes progress with MuJoCo's derivatives
+    assert plan.actions.abs().max() <= 1.0
+    with pytest.raises(ValueError, match="RK4"):
+        MujocoSimulator(make_task("InvertedPendulum-v5")).jacobians(
+            torch.zeros(1, 5, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64))
