@@ -21,7 +21,7 @@ from mbrl.envs import observations, rewards
 
 RewardFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 TerminationFn = Callable[[Tensor], Tensor]
-ObservationFn = Callable[[Tensor, Tensor], Tensor]
+ObservationFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 SWINGUP_ID = "mbrl/CartPoleSwingUp-v0"
 SWINGUP_EPISODE_STEPS = 200
@@ -39,9 +39,10 @@ class TaskSpec:
     """A supported environment with its exact batched reward and termination functions.
 
     ``reward_fn(obs [B, S], act [B, A], next_obs [B, S]) -> [B]``;
-    ``termination_fn(next_obs [B, S]) -> [B] bool``; for MuJoCo tasks whose observation is a
-    function of positions and velocities, ``observation_fn(qpos [B, nq], qvel [B, nv]) -> [B, S]``
-    (what the simulator model needs to plan with the task's reward).
+    ``termination_fn(next_obs [B, S]) -> [B] bool``; for MuJoCo tasks
+    ``observation_fn(qpos [B, nq], qvel [B, nv], sensors [B, D]) -> [B, S]``, with the sensors
+    ``observation_sensors`` as ``(sensor type, object type, object name)`` (what the simulator
+    model needs to plan with the task's reward).
     """
 
     name: str
@@ -52,6 +53,7 @@ class TaskSpec:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     observation_fn: ObservationFn | None = None
+    observation_sensors: tuple[tuple[str, str, str], ...] = ()
 
     def make_env(self, render_mode: str | None = None, max_episode_steps: int | None = None,
                  **kwargs: Any) -> gym.Env:
@@ -125,9 +127,15 @@ _TASKS: dict[str, TaskSpec] = {
                  observation_fn=observations.positions_and_velocities),
         TaskSpec("InvertedDoublePendulum-v5", "InvertedDoublePendulum-v5",
                  rewards.inverted_double_pendulum_reward,
-                 rewards.inverted_double_pendulum_termination, 1000),
-        TaskSpec("Reacher-v5", "Reacher-v5", rewards.reacher_reward, rewards.never_terminates, 50),
-        TaskSpec("Pusher-v5", "Pusher-v5", rewards.pusher_reward, rewards.never_terminates, 100),
+                 rewards.inverted_double_pendulum_termination, 1000,
+                 observation_fn=observations.inverted_double_pendulum,
+                 observation_sensors=observations.INVERTED_DOUBLE_PENDULUM_SENSORS),
+        TaskSpec("Reacher-v5", "Reacher-v5", rewards.reacher_reward, rewards.never_terminates, 50,
+                 observation_fn=observations.reacher,
+                 observation_sensors=observations.REACHER_SENSORS),
+        TaskSpec("Pusher-v5", "Pusher-v5", rewards.pusher_reward, rewards.never_terminates, 100,
+                 observation_fn=observations.pusher,
+                 observation_sensors=observations.PUSHER_SENSORS),
         TaskSpec("HalfCheetah-v5", "HalfCheetah-v5", rewards.half_cheetah_reward,
                  rewards.never_terminates, 1000, _WITH_X, notes="obs[0] is the root x position",
                  observation_fn=observations.positions_and_velocities),

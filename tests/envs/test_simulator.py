@@ -1,17 +1,18 @@
 import numpy as np
 import pytest
 import torch
+from gymnasium.envs.mujoco import MujocoEnv
 
 from mbrl.envs import make_task
 from mbrl.envs.simulator import MujocoSimulator, SimulatorMPC
 from planners import MPC, RandomShooting
 
-SIMULATED = ["InvertedPendulum-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5",
-             "CartPoleSwingUp"]
+SIMULATED = ["InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Reacher-v5", "Pusher-v5",
+             "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "CartPoleSwingUp"]
 
 
 @pytest.mark.parametrize("name", SIMULATED)
-def test_simulator_rollout_reproduces_the_env_exactly(name):
+def test_simulator_rollout_reproduces_the_env(name):
     task = make_task(name)
     simulator = MujocoSimulator(task, num_threads=2)
     env = task.make_env()
@@ -28,10 +29,14 @@ def test_simulator_rollout_reproduces_the_env_exactly(name):
             break
     steps = len(observations)
     predicted = simulator.rollout(torch.tensor(start)[None], torch.tensor(actions[None, :steps]))
-    np.testing.assert_allclose(simulator.observe(predicted[0]).numpy(), observations, atol=1e-9)
+    # exact, except Reacher's fingertip position: under RK4 the env reports it at its last
+    # integration stage, the simulator at the final state (test_rewards has the same tolerance)
+    observation_atol = 1e-5 if name == "Reacher-v5" else 1e-9
+    np.testing.assert_allclose(simulator.observe(predicted[0]).numpy(), observations,
+                               atol=observation_atol, rtol=0)
     previous = torch.cat([torch.tensor(start)[None], predicted[0, :-1]])
     model_rewards = simulator.reward_fn(previous, torch.tensor(actions[:steps]), predicted[0])
-    np.testing.assert_allclose(model_rewards.numpy(), rewards, atol=1e-9)
+    np.testing.assert_allclose(model_rewards.numpy(), rewards, atol=1e-4, rtol=1e-5)
     one_step = simulator(torch.tensor(start)[None], torch.tensor(actions[:1]))
     np.testing.assert_allclose(one_step.numpy(), predicted[:, 0].numpy())
     simulator.close()
@@ -54,8 +59,16 @@ def test_state_round_trips_through_a_live_env():
 
 
 def test_tasks_without_an_observation_function_are_refused():
-    with pytest.raises(ValueError, match="Reacher-v5 has no observation_fn"):
-        MujocoSimulator(make_task("Reacher-v5"))
+    with pytest.raises(ValueError, match="Pendulum-v1 has no observation_fn"):
+        MujocoSimulator(make_task("Pendulum-v1"))
+
+
+def test_every_mujoco_task_can_be_simulated():
+    from mbrl.envs import list_tasks
+
+    mujoco_tasks = [name for name in list_tasks()
+                    if isinstance(make_task(name).make_env().unwrapped, MujocoEnv)]
+    assert sorted(mujoco_tasks) == sorted(SIMULATED)
 
 
 def test_simulator_mpc_plans_from_the_env_state_and_checks_the_observation():
