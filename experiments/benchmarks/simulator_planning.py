@@ -1,7 +1,8 @@
 """Planning through the MuJoCo simulator (MPC with the true model).
 
     python -m experiments.benchmarks.simulator_planning            # throughput + MPC runs
-    python -m experiments.benchmarks.simulator_planning --skip-mpc # throughput only
+    python -m experiments.benchmarks.simulator_planning --skip-mpc # throughput only (keeps the
+                                                                   # MPC results on file)
 
 Throughput: simulated env steps per second inside CEM and MPPI planning through
 ``MujocoSimulator`` (population 500, horizon 30, HalfCheetah-v5), over the throughput of raw
@@ -14,6 +15,7 @@ per step (InvertedPendulum from three seeds). Results go to
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import mujoco
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from mujoco import rollout
 
-from experiments.benchmarks.common import median_seconds, write_results
+from experiments.benchmarks.common import RESULTS, median_seconds, write_results
 from mbrl.envs import make_task
 from mbrl.envs.simulator import MujocoSimulator, SimulatorMPC
 from planners import CEM, MPC, MPPI
@@ -42,13 +44,20 @@ def throughput(task_name: str, repeats: int) -> dict[str, float]:
     initial = np.tile(state.numpy(), (POPULATION, 1))
     datas = [mujoco.MjData(simulator.model) for _ in range(simulator.num_threads)]
     steps = POPULATION * HORIZON
-    raw = median_seconds(lambda: rollout.rollout(simulator.model, datas, initial,
-                                                 physics_controls), repeats)
-    result = {"threads": simulator.num_threads, "raw_rollout_steps_per_s": steps / raw}
     planners = {"cem": (CEM(POPULATION, 50, 5, seed=0), 5), "mppi": (MPPI(POPULATION, seed=0), 1)}
-    for name, (planner, iterations) in planners.items():
-        seconds = median_seconds(lambda p=planner: p.plan(state, problem), repeats)
-        result[f"{name}_steps_per_s"] = iterations * steps / seconds
+    calls = {"raw": lambda: rollout.rollout(simulator.model, datas, initial, physics_controls)}
+    calls.update({name: (lambda p=planner: p.plan(state, problem))
+                  for name, (planner, _) in planners.items()})
+    times = {name: [] for name in calls}
+    for call in calls.values():  # warm up
+        call()
+    for _ in range(repeats):  # interleaved, so that machine noise hits all three alike
+        for name, call in calls.items():
+            times[name].append(median_seconds(call, 1, warmup=0))
+    raw = float(np.median(times["raw"]))
+    result = {"threads": simulator.num_threads, "raw_rollout_steps_per_s": steps / raw}
+    for name, (_, iterations) in planners.items():
+        result[f"{name}_steps_per_s"] = iterations * steps / float(np.median(times[name]))
         result[f"{name}_ratio_to_raw"] = result[f"{name}_steps_per_s"] / result[
             "raw_rollout_steps_per_s"]
         print(f"{task_name} {name}: {result[f'{name}_steps_per_s']:.0f} env steps/s inside the "
@@ -85,10 +94,12 @@ def mpc_episodes(task_name: str, make_planner, horizon: int, seeds: tuple[int, .
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--skip-mpc", action="store_true")
     args = parser.parse_args()
-    results = {"throughput": throughput("HalfCheetah-v5", args.repeats)}
+    previous = RESULTS / "simulator_planning.json"
+    results = json.loads(previous.read_text())["results"] if previous.exists() else {}
+    results["throughput"] = throughput("HalfCheetah-v5", args.repeats)
     if not args.skip_mpc:
         results["mpc"] = {
             "InvertedPendulum-v5/mppi(200x3)": mpc_episodes(

@@ -117,6 +117,8 @@ class MujocoSimulator:
         # what a gymnasium env reports after do_simulation (stale by one substep), except for
         # positions under RK4, where the env reports its last integration stage, which the next
         # step's reading (at the final state) matches to about 1e-6
+        if not self.model.nsensordata:
+            return torch.from_numpy(physics[:, end_of_step].copy()).to(states.dtype)
         readings = sensors[:, end_of_step]
         if self._sensor_lag.any():
             final = sensors[:, skip:horizon * skip + 1:skip]
