@@ -24,6 +24,8 @@ from planners.problem import NonFiniteModelOutput, Plan, Planner, Problem, check
 from planners.shooting import make_generator
 
 DERIVATIVES = ("autograd", "finite_differences", "model")
+# (K [T, A, S], k [T, A], (sum k^T Q_u, 1/2 sum k^T Q_uu k), Q_uu [T, A, A])
+_Gains = tuple[np.ndarray, np.ndarray, tuple[float, float], np.ndarray]
 
 
 @dataclass
@@ -156,7 +158,7 @@ class ILQR(Planner):
                        "seconds": time.perf_counter() - started}
         return Plan(controls.to(problem.action_low.dtype), -cost, diagnostics)
 
-    def _policy(self, states: Tensor, controls: Tensor, gains, low: Tensor,
+    def _policy(self, states: Tensor, controls: Tensor, gains: _Gains | None, low: Tensor,
                 high: Tensor) -> TimeVaryingLinearPolicy | None:
         if gains is None:
             return None
@@ -197,7 +199,9 @@ class ILQR(Planner):
             cost = float(self._costs(problem, states[None], controls[None])[0])
         return states, cost
 
-    def _line_search(self, problem, x0, states, controls, K, k, low, high, cost, expected):
+    def _line_search(self, problem: Problem, x0: Tensor, states: Tensor, controls: Tensor,
+                     K: Tensor, k: Tensor, low: Tensor, high: Tensor, cost: float,
+                     expected: tuple[float, float]) -> tuple[Tensor, Tensor, float] | None:
         """Roll out all step sizes at once (rows of one batch); return the largest step size's
         trajectory whose improvement is a positive fraction of the predicted one."""
         alphas = self.step_sizes
@@ -298,7 +302,7 @@ def _finite_difference_jacobians(problem: Problem, x: Tensor, u: Tensor,
 # --- backward pass ------------------------------------------------------------------------
 
 def _backward_pass(e: _Expansion, controls: np.ndarray, low: np.ndarray, high: np.ndarray,
-                   mu: float, discount: float):
+                   mu: float, discount: float) -> _Gains | None:
     """Gains ``K [T, A, S]``, feedforward ``k [T, A]``, the predicted cost change coefficients
     ``(sum k^T Q_u, 1/2 sum k^T Q_uu k)`` and ``Q_uu [T, A, A]``; None if some regularised
     ``Q_uu`` is not positive definite. Bounded controls make each step a box QP (Tassa 2014):
@@ -342,7 +346,8 @@ def _solve_with(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 
 def _box_qp(H: np.ndarray, g: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-            start: np.ndarray, max_iterations: int = 100):
+            start: np.ndarray, max_iterations: int = 100
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
     """Minimise ``1/2 z^T H z + g^T z`` subject to ``lower <= z <= upper`` by projected Newton
     (Tassa et al. 2014, Alg. 3). Returns ``(z, free [A] bool, cholesky factor of H_free)`` or
     None if H (restricted to the free set) is not positive definite."""

@@ -13,7 +13,8 @@ def bounded_normal(mean: Tensor, std: Tensor, low: Tensor, high: Tensor, num_sam
     As in PETS (Chua et al. 2018), the standard deviation is first shrunk to at most half the
     distance to the nearer bound, then a standard normal truncated to [-2, 2] is scaled by it,
     so no sample is clipped. ``noise`` (same shape as the output, unit variance) replaces the
-    truncated normal, e.g. coloured noise; it is truncated to [-2, 2] the same way.
+    truncated normal, e.g. coloured noise; it is clipped to [-2, 2] (resampling would break its
+    correlation over time), which keeps samples inside the bounds the same way.
     """
     std = torch.minimum(std, torch.minimum(mean - low, high - mean).clamp(min=0.0) / 2)
     if noise is None:

@@ -112,22 +112,11 @@ class TabularMDP:
         return (self.next_states[states, actions, k], self.rewards[states, actions, k],
                 self.terminated[states, actions, k])
 
-    def step(self, state: int, action: int,
-             rng: np.random.Generator | None) -> tuple[int, float, bool]:
+    def step(self, state: int, action: int, rng: np.random.Generator) -> tuple[int, float, bool]:
         """Single-transition form of :meth:`sample` (the generative-model protocol of
         ``planners.mcts``), on cached Python lists: tree search calls it millions of times."""
-        if self._outcome_lists is None:
-            cumulative = np.cumsum(self.outcome_probs, axis=2)
-            self._outcome_lists = [
-                [list(zip(cumulative[s, a].tolist(), self.next_states[s, a].tolist(),
-                          self.rewards[s, a].tolist(), self.terminated[s, a].tolist(),
-                          strict=True)) for a in range(self.num_actions)]
-                for s in range(self.num_states)]
-        if not (0 <= state < self.num_states and 0 <= action < self.num_actions):
-            raise ValueError(f"need 0 <= state < {self.num_states} and 0 <= action < "
-                             f"{self.num_actions}, got state {state}, action {action}")
-        outcomes = self._outcome_lists[state][action]
-        u = rng.random() if len(outcomes) > 1 and rng is not None else 0.0
+        outcomes = self._cumulative_outcomes(state, action)
+        u = rng.random() if len(outcomes) > 1 else 0.0
         for threshold, next_state, reward, terminated in outcomes:
             if u < threshold:
                 return next_state, reward, terminated
@@ -136,13 +125,27 @@ class TabularMDP:
     def outcomes(self, state: int, action: int) -> list[tuple[float, int, float, bool]]:
         """Every possible ``(probability, next_state, reward, terminated)`` of one pair (zero-
         probability padding left out): the exact model for tree search's Bellman backups."""
-        self.step(state, action, None)  # validates the pair and builds the cached lists
         previous, result = 0.0, []
-        for threshold, next_state, reward, terminated in self._outcome_lists[state][action]:
+        for threshold, next_state, reward, terminated in self._cumulative_outcomes(state, action):
             if threshold > previous:
                 result.append((threshold - previous, next_state, reward, terminated))
             previous = threshold
         return result
+
+    def _cumulative_outcomes(self, state: int, action: int) -> list[tuple[float, int, float, bool]]:
+        """``(cumulative probability, next_state, reward, terminated)`` of a validated pair,
+        from lists built once."""
+        if not (0 <= state < self.num_states and 0 <= action < self.num_actions):
+            raise ValueError(f"need 0 <= state < {self.num_states} and 0 <= action < "
+                             f"{self.num_actions}, got state {state}, action {action}")
+        if self._outcome_lists is None:
+            cumulative = np.cumsum(self.outcome_probs, axis=2)
+            self._outcome_lists = [
+                [list(zip(cumulative[s, a].tolist(), self.next_states[s, a].tolist(),
+                          self.rewards[s, a].tolist(), self.terminated[s, a].tolist(),
+                          strict=True)) for a in range(self.num_actions)]
+                for s in range(self.num_states)]
+        return self._outcome_lists[state][action]
 
     def sample_initial_state(self, rng: np.random.Generator) -> int:
         return int(rng.choice(self.num_states, p=self.initial_distribution))
