@@ -99,8 +99,15 @@ class ReplayBuffer:
 
     def get(self, indices: np.ndarray | slice | None = None) -> Batch:
         """Transitions at ``indices`` (positions 0..len-1, oldest first); all when ``None``."""
-        order = self._chronological()
-        chosen = order if indices is None else order[indices]
+        if isinstance(indices, np.ndarray):  # positions -> slots without building the order
+            if indices.size and (indices.min() < -self._size or indices.max() >= self._size):
+                raise IndexError(f"indices must be in [0, {self._size}), got "
+                                 f"[{indices.min()}, {indices.max()}]")
+            start = self._next if self._size == self.capacity else 0
+            chosen = (start + indices % max(self._size, 1)) % self.capacity
+        else:
+            order = self._chronological()
+            chosen = order if indices is None else order[indices]
         return Batch(*(getattr(self, name)[chosen] for name in FIELDS))
 
     def sample(self, batch_size: int, generator: np.random.Generator) -> Batch:

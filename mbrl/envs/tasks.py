@@ -67,14 +67,20 @@ class TaskSpec:
             **{**self.env_kwargs, **kwargs},
         )
 
-    def make_vector_env(self, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
-        """``num_envs`` synchronous copies (next-step autoreset, gymnasium's default)."""
+    def make_vector_env(self, num_envs: int, same_step_autoreset: bool = False,
+                        **kwargs: Any) -> gym.vector.VectorEnv:
+        """``num_envs`` synchronous copies. Autoreset is gymnasium's default (next step) unless
+        ``same_step_autoreset``: then a finished env resets within the same ``step`` and its
+        final observation is in ``info["final_obs"]`` (what on-policy rollouts need)."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        mode = (gym.vector.AutoresetMode.SAME_STEP if same_step_autoreset
+                else gym.vector.AutoresetMode.NEXT_STEP)
         return gym.make_vec(
             self.env_id,
             num_envs=num_envs,
             vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": mode},
             max_episode_steps=self.max_episode_steps,
             **{**self.env_kwargs, **kwargs},
         )

@@ -1,0 +1,236 @@
+"""Networks and action distributions shared by the actor-critic agents.
+
+The distributions are small hand-written classes rather than ``torch.distributions``: the
+agents call them thousands of times per second on small batches, where argument validation and
+generic broadcasting dominate, and every sample must come from an explicit ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
+
+
+def mlp(sizes: list[int], activation: str = "tanh",
+        output_gain: float | None = None) -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between them.
+
+    With ``output_gain`` every layer is orthogonally initialised (gain sqrt(2) for hidden layers,
+    ``output_gain`` for the last, zero biases), the usual choice for PPO/A2C.
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    if len(sizes) < 2 or any(int(s) != s or s < 1 for s in sizes):
+        raise ValueError(f"layer sizes must be >= 2 positive integers, got {sizes}")
+    layers: list[nn.Module] = []
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        linear = nn.Linear(fan_in, fan_out)
+        last = index == len(sizes) - 2
+        if output_gain is not None:
+            nn.init.orthogonal_(linear.weight, output_gain if last else math.sqrt(2))
+            nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class Categorical:
+    """Categorical distribution over the last dimension of ``logits [B, K]``."""
+
+    def __init__(self, logits: Tensor) -> None:
+        self.log_probs = torch.log_softmax(logits, dim=-1)
+
+    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+        """``[B]`` action indices (Gumbel-max with noise from ``generator``)."""
+        uniform = torch.rand(self.log_probs.shape, generator=generator).clamp_(1e-12, 1.0)
+        return torch.argmax(self.log_probs - torch.log(-torch.log(uniform)), dim=-1)
+
+    def mode(self) -> Tensor:
+        return torch.argmax(self.log_probs, dim=-1)
+
+    def log_prob(self, actions: Tensor) -> Tensor:
+        """``[B]`` log-probabilities of ``actions [B]`` (indices, any numeric dtype)."""
+        return self.log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self) -> Tensor:
+        return -(self.log_probs.exp() * self.log_probs).sum(-1)
+
+    def kl(self, other: Categorical) -> Tensor:
+        """``KL(self || other)`` per row ``[B]``."""
+        return (self.log_probs.exp() * (self.log_probs - other.log_probs)).sum(-1)
+
+    def detach(self) -> Categorical:
+        """A copy cut from the graph and from the parameters (a frozen "old" policy)."""
+        return Categorical(self.log_probs.detach().clone())
+
+    def __getitem__(self, index: Tensor) -> Categorical:
+        """The distributions of the rows ``index``."""
+        return Categorical(self.log_probs[index])
+
+
+class DiagonalGaussian:
+    """Independent Gaussians over the last dimension: ``mean [B, A]``, ``log_std [A] or [B, A]``."""
+
+    _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+    def __init__(self, mean: Tensor, log_std: Tensor) -> None:
+        self.mean, self.log_std = mean, log_std.expand_as(mean)
+
+    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+        noise = torch.randn(self.mean.shape, generator=generator)
+        return self.mean + noise * self.log_std.exp()
+
+    def mode(self) -> Tensor:
+        return self.mean
+
+    def log_prob(self, actions: Tensor) -> Tensor:
+        z = (actions - self.mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.square() - self.log_std - self._HALF_LOG_2PI).sum(-1)
+
+    def entropy(self) -> Tensor:
+        return (self.log_std + 0.5 + self._HALF_LOG_2PI).sum(-1)
+
+    def kl(self, other: DiagonalGaussian) -> Tensor:
+        """``KL(self || other)`` per row ``[B]``."""
+        var_ratio = torch.exp(2 * (self.log_std - other.log_std))
+        mean_term = ((self.mean - other.mean) * torch.exp(-other.log_std)).square()
+        return 0.5 * (var_ratio + mean_term - 1).sum(-1) + (other.log_std - self.log_std).sum(-1)
+
+    def detach(self) -> DiagonalGaussian:
+        """A copy cut from the graph and from the parameters (a frozen "old" policy)."""
+        return DiagonalGaussian(self.mean.detach().clone(), self.log_std.detach().clone())
+
+    def __getitem__(self, index: Tensor) -> DiagonalGaussian:
+        """The distributions of the rows ``index``."""
+        return DiagonalGaussian(self.mean[index], self.log_std[index])
+
+
+class RunningMeanStd(nn.Module):
+    """Running mean and variance over ``[N, D]`` batches (parallel algorithm of Chan et al.),
+    kept as buffers so they are saved with the module that owns them."""
+
+    def __init__(self, dim: int, clip: float = 10.0, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.clip, self.eps = clip, eps
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, batch: Tensor) -> None:
+        batch = batch.reshape(-1, self.mean.shape[0]).to(torch.float64)
+        count = batch.shape[0]
+        mean, var = batch.mean(0), batch.var(0, unbiased=False)
+        total = self.count + count
+        delta = mean - self.mean
+        self.mean += delta * count / total
+        self.var.copy_((self.var * self.count + var * count
+                        + delta.square() * self.count * count / total) / total)
+        self.count.copy_(total)
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """``(x - mean) / std``, clamped to ``[-clip, clip]`` (the standard observation
+        normalisation of PPO; values past 10 std are outliers by construction)."""
+        scaled = (x - self.mean.to(x.dtype)) / torch.sqrt(self.var.to(x.dtype) + self.eps)
+        return scaled.clamp(-self.clip, self.clip)
+
+
+def space_dims(observation_space: gym.Space, action_space: gym.Space) -> tuple[int, int, bool]:
+    """``(obs_dim, action_dim_or_count, discrete)`` for flat Box observations and Box or
+    Discrete actions; a clear error for anything else."""
+    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
+        raise TypeError(f"observations must be a flat Box space, got {observation_space}")
+    if isinstance(action_space, gym.spaces.Discrete):
+        if action_space.start != 0:
+            raise ValueError(f"Discrete action spaces must start at 0, got {action_space}")
+        return observation_space.shape[0], int(action_space.n), True
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+            raise ValueError(f"Box action spaces must be bounded, got {action_space}")
+        return observation_space.shape[0], action_space.shape[0], False
+    raise TypeError(f"actions must be Discrete or a flat Box space, got {action_space}")
+
+
+class ActorCritic(nn.Module):
+    """Policy and state-value function for the on-policy agents (REINFORCE, A2C, PPO).
+
+    Categorical policy for Discrete actions, diagonal Gaussian with a state-independent learned
+    log-std for Box actions. ``shared_trunk`` puts both heads on one hidden stack (004: "two
+    networks vs a shared network"); otherwise they are separate MLPs. With
+    ``normalize_observations`` a :class:`RunningMeanStd` standardises inputs; the agent decides
+    when its statistics are updated.
+    """
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space,
+                 hidden: tuple[int, ...] = (64, 64), activation: str = "tanh",
+                 shared_trunk: bool = False, log_std_init: float = 0.0,
+                 normalize_observations: bool = False) -> None:
+        super().__init__()
+        obs_dim, act_dim, self.discrete = space_dims(observation_space, action_space)
+        self.action_space = action_space
+        self.obs_normalizer = RunningMeanStd(obs_dim) if normalize_observations else None
+        hidden = list(hidden)
+        if shared_trunk:
+            self.trunk = nn.Sequential(mlp([obs_dim, *hidden], activation, math.sqrt(2)),
+                                       ACTIVATIONS[activation]())
+            self.policy_head = mlp([hidden[-1], act_dim], output_gain=0.01)
+            self.value_head = mlp([hidden[-1], 1], output_gain=1.0)
+        else:
+            self.trunk = None
+            self.policy_head = mlp([obs_dim, *hidden, act_dim], activation, output_gain=0.01)
+            self.value_head = mlp([obs_dim, *hidden, 1], activation, output_gain=1.0)
+        self.log_std = (None if self.discrete
+                        else nn.Parameter(torch.full((act_dim,), log_std_init)))
+        box = not self.discrete
+        self.register_buffer("action_low", torch.as_tensor(action_space.low) if box else None)
+        self.register_buffer("action_high", torch.as_tensor(action_space.high) if box else None)
+
+    def _features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        if self.obs_normalizer is not None:
+            obs = self.obs_normalizer.normalize(obs)
+        if self.trunk is None:
+            return obs, obs
+        hidden = self.trunk(obs)
+        return hidden, hidden
+
+    def distribution(self, obs: Tensor) -> Categorical | DiagonalGaussian:
+        """The policy at ``obs [B, S]``."""
+        policy_in, _ = self._features(obs)
+        out = self.policy_head(policy_in)
+        return Categorical(out) if self.discrete else DiagonalGaussian(out, self.log_std)
+
+    def value(self, obs: Tensor) -> Tensor:
+        """``V(obs) [B]``."""
+        return self.value_head(self._features(obs)[1]).squeeze(-1)
+
+    def forward(self, obs: Tensor) -> tuple[Categorical | DiagonalGaussian, Tensor]:
+        """``(policy, V [B])`` at ``obs [B, S]`` with one pass through a shared trunk."""
+        policy_in, value_in = self._features(obs)
+        out = self.policy_head(policy_in)
+        dist = Categorical(out) if self.discrete else DiagonalGaussian(out, self.log_std)
+        return dist, self.value_head(value_in).squeeze(-1)
+
+    def env_action(self, actions: Tensor) -> np.ndarray:
+        """Actions as the environment takes them: indices, or Gaussian samples clipped to the
+        Box bounds (the Gaussian's support is unbounded; the stored, trained-on action is the
+        unclipped sample, whose log-probability the update uses)."""
+        if self.discrete:
+            return actions.numpy()
+        return torch.maximum(torch.minimum(actions, self.action_high), self.action_low).numpy()
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = False,
+            generator: torch.Generator | None = None) -> np.ndarray:
+        """The policy protocol: ``obs [S] or [N, S]`` -> env actions ``[]/[A]`` or ``[N, ...]``."""
+        single = np.ndim(obs) == 1
+        batch = torch.as_tensor(np.atleast_2d(obs), dtype=torch.float32)
+        dist = self.distribution(batch)
+        actions = self.env_action(dist.mode() if deterministic else dist.sample(generator))
+        return actions[0] if single else actions

@@ -1,0 +1,180 @@
+"""On-policy rollouts from vector environments and the base of REINFORCE, A2C and PPO."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+from mbrl.agents.networks import ActorCritic
+
+
+@dataclass
+class Rollout:
+    """``T`` steps of ``N`` environments, time-major. ``next_obs`` is the true next observation
+    (the final one of an episode that ended at that step, before the autoreset).
+
+    ``obs, next_obs [T, N, S]``; ``actions [T, N]`` (indices) or ``[T, N, A]``;
+    ``log_probs, rewards [T, N]``; ``terminated, truncated [T, N]`` bool.
+    """
+
+    obs: Tensor
+    actions: Tensor
+    log_probs: Tensor
+    rewards: Tensor
+    next_obs: Tensor
+    terminated: Tensor
+    truncated: Tensor
+
+    @property
+    def num_steps(self) -> int:
+        return self.rewards.numel()
+
+    @classmethod
+    def from_transitions(cls, obs: Tensor, actions: Tensor, log_probs: Tensor, rewards: Tensor,
+                         next_obs: Tensor, terminated: Tensor, truncated: Tensor) -> Rollout:
+        """A rollout from data generated elsewhere (e.g. a learned model), checking shapes."""
+        steps, envs = rewards.shape
+        for name, value, dims in [("obs", obs, 3), ("next_obs", next_obs, 3),
+                                  ("log_probs", log_probs, 2), ("terminated", terminated, 2),
+                                  ("truncated", truncated, 2)]:
+            if value.ndim != dims or value.shape[:2] != (steps, envs):
+                raise ValueError(f"{name} must be [{steps}, {envs}{', S' if dims == 3 else ''}]"
+                                 f", got {tuple(value.shape)}")
+        if actions.shape[:2] != (steps, envs):
+            raise ValueError(f"actions must start with [{steps}, {envs}], "
+                             f"got {tuple(actions.shape)}")
+        return cls(obs, actions, log_probs, rewards, next_obs, terminated.bool(), truncated.bool())
+
+
+class RolloutCollector:
+    """Steps a synchronous vector env (same-step autoreset) with an :class:`ActorCritic`.
+
+    Keeps the current observations between calls, so consecutive rollouts continue the same
+    episodes; finished episodes' returns and lengths accumulate in ``episode_returns`` /
+    ``episode_lengths`` until the caller drains them with :meth:`pop_episodes`.
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv, policy: ActorCritic,
+                 generator: torch.Generator) -> None:
+        if not isinstance(env, gym.vector.VectorEnv):
+            raise TypeError(f"env must be a gymnasium VectorEnv, got {type(env).__name__}")
+        if env.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
+            raise ValueError("the vector env must use same-step autoreset "
+                             "(TaskSpec.make_vector_env(n, same_step_autoreset=True))")
+        self.env, self.policy, self.generator = env, policy, generator
+        self.num_envs = env.num_envs
+        self.obs: np.ndarray | None = None
+        self._returns = np.zeros(self.num_envs)
+        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self.episode_returns: list[float] = []
+        self.episode_lengths: list[int] = []
+
+    def reset(self, seed: int) -> None:
+        """Start fresh episodes in every env (in-progress ones are abandoned, not counted)."""
+        self.obs, _ = self.env.reset(seed=seed)
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+
+    def pop_episodes(self) -> tuple[list[float], list[int]]:
+        """Returns and lengths of the episodes finished since the last call."""
+        out = (self.episode_returns, self.episode_lengths)
+        self.episode_returns, self.episode_lengths = [], []
+        return out
+
+    @torch.no_grad()
+    def collect(self, steps_per_env: int) -> Rollout:
+        """``steps_per_env`` steps of every env with actions sampled from the policy."""
+        if self.obs is None:
+            raise RuntimeError("call reset(seed) before collect()")
+        if steps_per_env < 1:
+            raise ValueError(f"steps_per_env must be >= 1, got {steps_per_env}")
+        columns: dict[str, list[Any]] = {k: [] for k in
+                                         ("obs", "actions", "log_probs", "rewards", "next_obs",
+                                          "terminated", "truncated")}
+        for _ in range(steps_per_env):
+            obs = torch.as_tensor(self.obs, dtype=torch.float32)
+            dist = self.policy.distribution(obs)
+            actions = dist.sample(self.generator)
+            next_obs, rewards, terminated, truncated, info = self.env.step(
+                self.policy.env_action(actions))
+            true_next = next_obs
+            if "final_obs" in info:
+                true_next = next_obs.copy()
+                ended = info["_final_obs"]
+                true_next[ended] = np.stack(info["final_obs"][ended])
+            self._track_episodes(rewards, terminated | truncated)
+            for key, value in [("obs", obs), ("actions", actions),
+                               ("log_probs", dist.log_prob(actions)), ("rewards", rewards),
+                               ("next_obs", true_next), ("terminated", terminated),
+                               ("truncated", truncated)]:
+                columns[key].append(value)
+            self.obs = next_obs
+        stacked = {k: torch.stack([torch.as_tensor(v) for v in values])
+                   for k, values in columns.items()}
+        for key in ("rewards", "next_obs"):
+            stacked[key] = stacked[key].float()
+        return Rollout(**stacked)
+
+    def _track_episodes(self, rewards: np.ndarray, done: np.ndarray) -> None:
+        self._returns += rewards
+        self._lengths += 1
+        for i in np.flatnonzero(done):
+            self.episode_returns.append(float(self._returns[i]))
+            self.episode_lengths.append(int(self._lengths[i]))
+        self._returns[done] = 0.0
+        self._lengths[done] = 0
+
+
+class OnPolicyAgent:
+    """Shared state of the on-policy agents: the actor-critic, its optimiser and the generator
+    that samples actions and minibatches. Subclasses implement :meth:`update`."""
+
+    def __init__(self, policy: ActorCritic, optimizer: torch.optim.Optimizer,
+                 generator: torch.Generator, max_grad_norm: float | None) -> None:
+        if max_grad_norm is not None and max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}")
+        self.policy, self.optimizer, self.generator = policy, optimizer, generator
+        self.max_grad_norm = max_grad_norm
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        raise NotImplementedError
+
+    def begin_update(self, progress: float) -> None:
+        """Hook called before each update with the training progress in [0, 1] (schedules)."""
+
+    def after_update(self, rollout: Rollout) -> None:
+        """Hook called after each update (normalisation statistics)."""
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        return self.policy.act(obs, deterministic, self.generator)
+
+    def _step(self, loss: Tensor) -> float:
+        """One optimiser step on ``loss``; returns the gradient norm before clipping."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
+                                              self.max_grad_norm or float("inf"))
+        self.optimizer.step()
+        return float(norm)
+
+    @torch.no_grad()
+    def values(self, rollout: Rollout) -> tuple[Tensor, Tensor]:
+        """``(V(s_t), V(s_{t+1}))``, each ``[T, N]``, in two batched calls."""
+        shape = rollout.rewards.shape
+        flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
+        return (self.policy.value(flat(rollout.obs)).reshape(shape),
+                self.policy.value(flat(rollout.next_obs)).reshape(shape))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])

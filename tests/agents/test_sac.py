@@ -1,0 +1,109 @@
+import copy
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from mbrl.agents.sac import SAC, SACConfig
+from mbrl.data.buffer import ReplayBuffer
+
+OBS = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+SMALL = SACConfig(hidden=(16, 16), batch_size=32, learning_rate=1e-3)
+
+
+def random_batch(discrete: bool, n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    act = (torch.randint(0, 4, (n, 1), generator=g).float() if discrete
+           else torch.rand(n, 2, generator=g) * 2 - 1)
+    terminated = torch.rand(n, generator=g) < 0.3
+    return {"obs": torch.randn(n, 3, generator=g), "act": act, "rew": torch.randn(n, generator=g),
+            "next_obs": torch.randn(n, 3, generator=g), "terminated": terminated,
+            "truncated": torch.zeros(n, dtype=torch.bool)}
+
+
+def make(discrete: bool, **overrides) -> SAC:
+    torch.manual_seed(0)
+    space = gym.spaces.Discrete(4) if discrete else gym.spaces.Box(-1, 1, (2,), np.float32)
+    config = dataclasses.replace(SMALL, **overrides)
+    return SAC(OBS, space, config, torch.Generator().manual_seed(0))
+
+
+def test_discrete_soft_target_is_eq_124_by_brute_force():
+    agent = make(True)
+    batch = random_batch(True)
+    target = agent.soft_target(batch["rew"], batch["next_obs"], batch["terminated"])
+    alpha, gamma = agent.alpha, agent.config.gamma
+    for i in range(4):
+        probs = torch.softmax(agent.actor.logits(batch["next_obs"][i]), -1)
+        q = agent.target_critic(batch["next_obs"][i:i + 1])[:, 0].min(0).values
+        value = sum(probs[a] * (q[a] - alpha * torch.log(probs[a])) for a in range(4))
+        expected = batch["rew"][i] + gamma * (0.0 if batch["terminated"][i] else value)
+        assert target[i].item() == pytest.approx(float(expected), rel=1e-5, abs=1e-6)
+
+
+def test_continuous_soft_target_uses_min_of_target_critics_and_log_prob():
+    agent = make(False)
+    batch = random_batch(False)
+    state = agent.generator.get_state()
+    target = agent.soft_target(batch["rew"], batch["next_obs"], batch["terminated"])
+    agent.generator.set_state(state)
+    next_act, log_prob = agent.actor.sample(batch["next_obs"], agent.generator)
+    q = agent.target_critic(torch.cat([batch["next_obs"], next_act], -1)).squeeze(-1)
+    expected = batch["rew"] + 0.99 * (~batch["terminated"]) * (q.min(0).values
+                                                               - agent.alpha * log_prob)
+    torch.testing.assert_close(target, expected.detach())
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_update_polyak_and_temperature(discrete):
+    agent = make(discrete, target_entropy=-100.0 if not discrete else 0.0)
+    old_target = [p.clone() for p in agent.target_critic.parameters()]
+    agent.update(random_batch(discrete))
+    for before, target, critic in zip(old_target, agent.target_critic.parameters(),
+                                      agent.critic.parameters(), strict=True):
+        torch.testing.assert_close(target, 0.995 * before + 0.005 * critic)
+    assert agent.alpha < 1.0  # entropy above a very low target: the temperature falls
+
+
+def test_actor_gradient_does_not_touch_critics():
+    agent = make(False)
+    loss, _ = agent.actor_loss(random_batch(False)["obs"])
+    loss.backward()
+    assert all(p.grad is None for p in agent.critic.parameters())
+    assert all(p.requires_grad for p in agent.critic.parameters())
+
+
+def test_train_from_mixes_real_and_synthetic_at_the_ratio():
+    agent = make(False)
+    rng = np.random.default_rng(0)
+    real, synthetic = ReplayBuffer(100, 3, 2), ReplayBuffer(100, 3, 2)
+    for buffer, reward in ((real, 1.0), (synthetic, -1.0)):
+        buffer.add(rng.normal(size=(50, 3)), rng.uniform(-1, 1, (50, 2)), np.full(50, reward),
+                   rng.normal(size=(50, 3)), np.zeros(50, bool), np.zeros(50, bool))
+    seen = []
+    agent.update = lambda batch: seen.append(batch["rew"]) or {}
+    agent.train_from(real, 3, rng, synthetic=synthetic, real_fraction=0.25)
+    assert len(seen) == 3 and all(int((r > 0).sum()) == 8 and len(r) == 32 for r in seen)
+    with pytest.raises(ValueError, match="synthetic"):
+        agent.train_from(real, 1, rng, real_fraction=0.5)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_state_dict_round_trip_continues_identically(discrete):
+    agent = make(discrete)
+    agent.update(random_batch(discrete, seed=1))
+    state = copy.deepcopy(agent.state_dict())
+    first = agent.update(random_batch(discrete, seed=2))
+    clone = make(discrete)
+    clone.load_state_dict(state)
+    assert clone.update(random_batch(discrete, seed=2)) == first
+
+
+def test_policy_protocol_and_bounds():
+    agent = make(False)
+    actions = agent.act(np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32))
+    assert actions.shape == (100, 2) and np.abs(actions).max() <= 1.0
+    assert agent.act(np.zeros(3, np.float32), deterministic=True).shape == (2,)
+    assert make(True).act(np.zeros(3, np.float32)) in range(4)

@@ -1,0 +1,90 @@
+"""The agent-training runs end to end: every algorithm, metrics, checkpoints, identical resume,
+and fast learning smoke tests (the full must-show runs are marked slow)."""
+
+import numpy as np
+import pytest
+
+from mbrl.agents.a2c import A2CConfig
+from mbrl.agents.ppo import PPOConfig
+from mbrl.agents.reinforce import ReinforceConfig
+from mbrl.agents.sac import SACConfig
+from mbrl.agents.training import AgentRun, AgentRunConfig, run_agent
+from mbrl.util.run_folder import RunFolder
+
+TINY = {
+    "reinforce": dict(reinforce=ReinforceConfig(steps_per_env=32, hidden=(16,))),
+    "a2c": dict(a2c=A2CConfig(steps_per_env=8, hidden=(16,))),
+    "ppo": dict(ppo=PPOConfig(steps_per_env=16, batch_size=32, epochs=2, hidden=(16,),
+                              normalize_observations=True, normalize_rewards=True,
+                              anneal_learning_rate=True, target_kl=0.05)),
+    "sac": dict(sac=SACConfig(hidden=(16,), batch_size=16, learning_starts=50)),
+}
+
+
+def tiny_config(algo: str, task: str, tmp_path, **overrides) -> AgentRunConfig:
+    settings = dict(algo=algo, task=task, seed=3, total_steps=256, num_envs=2, eval_every=128,
+                    eval_episodes=1, checkpoint_every=128, output_dir=str(tmp_path),
+                    progress=False, **TINY[algo])
+    settings.update(overrides)
+    return AgentRunConfig(**settings)
+
+
+@pytest.mark.parametrize("algo,task", [("reinforce", "CartPole-v1"),
+                                       ("a2c", "Pendulum-v1"),
+                                       ("ppo", "InvertedPendulum-v5"),
+                                       ("sac", "CartPole-v1")])
+def test_every_algorithm_runs_and_writes_its_folder(algo, task, tmp_path):
+    folder, evaluations = run_agent(tiny_config(algo, task, tmp_path))
+    assert [int(r["env_steps"]) for r in evaluations][-1] >= 256
+    assert all(np.isfinite(r["eval_return"]) for r in evaluations)
+    for name in ("config.yaml", "train.csv", "eval.csv", "eval_eval_return.png",
+                 "checkpoints/latest.pt"):
+        assert (folder.root / name).exists(), name
+    assert folder.read("train")
+
+
+@pytest.mark.parametrize("algo,task", [("ppo", "CartPole-v1"), ("sac", "Pendulum-v1")])
+def test_resume_continues_identically(algo, task, tmp_path):
+    straight_folder, straight = run_agent(tiny_config(algo, task, tmp_path / "a",
+                                                      total_steps=400, checkpoint_every=200,
+                                                      eval_every=200))
+    config = tiny_config(algo, task, tmp_path / "b", total_steps=200, checkpoint_every=200,
+                         eval_every=200)
+    folder, _ = run_agent(config)
+    config.total_steps = 400
+    resumed = AgentRun.resume(config, RunFolder(folder.root)).run()
+    key = lambda rows: [(r["env_steps"], r["eval_return"]) for r in rows]  # noqa: E731
+    assert key(resumed) == key(straight)
+    assert [r["episode_return"] for r in straight_folder.read("train")] == pytest.approx(
+        [r["episode_return"] for r in folder.read("train")], nan_ok=True)
+
+
+def test_bad_config_is_rejected(tmp_path):
+    config = tiny_config("ppo", "CartPole-v1", tmp_path)
+    config.algo = "dqn"
+    with pytest.raises(ValueError, match="algo"):
+        run_agent(config)
+    assert not list(tmp_path.iterdir())  # no run folder for a config that cannot run
+    with pytest.raises(ValueError, match="total_steps"):
+        run_agent(tiny_config("ppo", "CartPole-v1", tmp_path, total_steps=0))
+
+
+def test_ppo_learns_cartpole_fast(tmp_path):
+    """A short PPO run: CartPole's random policy returns ~20."""
+    config = AgentRunConfig(algo="ppo", task="CartPole-v1", seed=0, total_steps=15_000,
+                            num_envs=8, eval_every=15_000, eval_episodes=5,
+                            checkpoint_every=15_000, output_dir=str(tmp_path), progress=False,
+                            ppo=PPOConfig(steps_per_env=32, batch_size=256, epochs=20,
+                                          gamma=0.98, gae_lambda=0.8, learning_rate=1e-3))
+    _, evaluations = run_agent(config)
+    assert evaluations[-1]["eval_return"] >= 150
+
+
+def test_sac_learns_pendulum_fast(tmp_path):
+    """A short SAC run with small networks: the random policy returns ~-1200."""
+    config = AgentRunConfig(algo="sac", task="Pendulum-v1", seed=0, total_steps=4_000,
+                            eval_every=4_000, eval_episodes=3, checkpoint_every=4_000,
+                            output_dir=str(tmp_path), progress=False,
+                            sac=SACConfig(hidden=(64, 64), learning_rate=1e-3, batch_size=128))
+    _, evaluations = run_agent(config)
+    assert evaluations[-1]["eval_return"] >= -700
