@@ -16,26 +16,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 
-import numpy as np
 import torch
 
 from experiments.benchmarks.common import write_results
+from experiments.benchmarks.sb3_peer import learn_with_evaluations
 from mbrl.agents.sac import SACConfig
-from mbrl.agents.training import AgentRunConfig, evaluate, run_agent
+from mbrl.agents.training import AgentRunConfig, run_agent
 from mbrl.envs import make_task
-from mbrl.util.seeding import derive_seed
 
 LEARNING_RATE, LEARNING_STARTS, EVAL_EPISODES = 1e-3, 100, 10
-
-
-class _SB3Policy:
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        return self.model.predict(obs, deterministic=deterministic)[0]
 
 
 def run_ours(seed: int, steps: int, eval_every: int) -> dict:
@@ -58,15 +48,10 @@ def run_sb3(seed: int, steps: int, eval_every: int) -> dict:
     task = make_task("Pendulum-v1")
     model = SAC("MlpPolicy", task.make_env(), learning_rate=LEARNING_RATE,
                 learning_starts=LEARNING_STARTS, seed=seed, device="cpu", verbose=0)
-    eval_env, evaluations, seconds = task.make_env(), [], 0.0
-    for done in range(eval_every, steps + 1, eval_every):
-        started = time.perf_counter()
-        model.learn(eval_every, reset_num_timesteps=False)
-        seconds += time.perf_counter() - started
-        evaluations.append([done, evaluate(_SB3Policy(model), eval_env, EVAL_EPISODES,
-                                           derive_seed(seed, 1, done))])
+    seconds, curve = learn_with_evaluations(model, steps, eval_every, task.make_env(),
+                                            EVAL_EPISODES, seed)
     return {"updates_per_second": (steps - LEARNING_STARTS) / seconds,
-            "train_seconds": seconds, "eval": evaluations}
+            "train_seconds": seconds, "eval": curve}
 
 
 def main() -> None:

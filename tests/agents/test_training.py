@@ -88,3 +88,19 @@ def test_sac_learns_pendulum_fast(tmp_path):
                             sac=SACConfig(hidden=(64, 64), learning_rate=1e-3, batch_size=128))
     _, evaluations = run_agent(config)
     assert evaluations[-1]["eval_return"] >= -700
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset,threshold", [
+    ("ppo_cartpole", 475), ("ppo_inverted_pendulum", 950), ("a2c_cartpole", 475),
+    ("reinforce_cartpole", 475), ("sac_pendulum", -200), ("sac_inverted_pendulum", 950),
+    ("sac_discrete_cartpole", 400)])
+def test_preset_reaches_its_goal_within_budget(preset, threshold, tmp_path):
+    """The issue's must-show runs (one seed each here; experiments/agent_seeds.py runs three)."""
+    from experiments.train_agent import preset_path
+    from mbrl.util.config import load_config
+
+    config = load_config(AgentRunConfig, preset_path(preset),
+                         [f"output_dir={tmp_path}", "progress=false"])
+    _, evaluations = run_agent(config)
+    assert max(r["eval_return"] for r in evaluations) >= threshold

@@ -1,0 +1,62 @@
+"""Train an agent preset over several seeds and summarise its evaluation curves.
+
+    python -m experiments.agent_seeds --preset ppo_cartpole --seeds 0 1 2 --threshold 475
+
+Writes ``experiments/results/agents/<preset>.json``: per seed the evaluation curve
+(env steps, mean return of the deterministic evaluation episodes), the first evaluation at or
+above ``--threshold`` and the training wall time (evaluation excluded); over seeds the mean
+final return and the mean return at each evaluation point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from experiments.train_agent import preset_path
+from mbrl.agents.training import AgentRunConfig, run_agent
+from mbrl.util.config import load_config
+
+RESULTS = Path(__file__).parent / "results" / "agents"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threshold", type=float, required=True,
+                        help="the return an evaluation must reach")
+    parser.add_argument("overrides", nargs="*", help="config overrides key=value")
+    args = parser.parse_args(argv)
+    runs = []
+    for seed in args.seeds:
+        config = load_config(AgentRunConfig, preset_path(args.preset),
+                             [*args.overrides, f"seed={seed}", "progress=false",
+                              f"output_dir={tempfile.mkdtemp()}"])
+        folder, rows = run_agent(config)
+        curve = [[int(r["env_steps"]), round(r["eval_return"], 2)] for r in rows]
+        reached = next((steps for steps, value in curve if value >= args.threshold), None)
+        runs.append({"seed": seed, "first_step_at_threshold": reached,
+                     "train_seconds": round(rows[-1]["train_seconds"], 1), "curve": curve})
+        print(json.dumps(runs[-1]), flush=True)
+    points = [steps for steps, _ in runs[0]["curve"]]
+    mean_curve = [[steps, round(statistics.mean(r["curve"][i][1] for r in runs), 2)]
+                  for i, steps in enumerate(points)]
+    summary = {"preset": args.preset, "overrides": args.overrides, "threshold": args.threshold,
+               "seeds": args.seeds,
+               "seeds_reaching_threshold": sum(r["first_step_at_threshold"] is not None
+                                               for r in runs),
+               "mean_final_return": round(statistics.mean(r["curve"][-1][1] for r in runs), 2),
+               "mean_curve": mean_curve, "runs": runs}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.preset}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("runs", "mean_curve")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
