@@ -19,6 +19,7 @@ Results go to ``results/pets_vs_mbrl_lib.json``.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -31,20 +32,16 @@ def _import_mbrl_lib() -> dict:
         raise RuntimeError("import this benchmark before anything imports our mbrl package")
     if not (PEER_DIR / "mbrl").is_dir():
         raise SystemExit(f"mbrl-lib is not installed in {PEER_DIR}; see the module docstring")
+    wanted = {"models": "mbrl.models", "planning": "mbrl.planning", "types": "mbrl.types",
+              "replay_buffer": "mbrl.util.replay_buffer"}
     sys.path.insert(0, str(PEER_DIR))
     try:
-        import mbrl.models
-        import mbrl.planning
-        import mbrl.types
-        import mbrl.util.replay_buffer  # noqa: F401
+        modules = {key: importlib.import_module(name) for key, name in wanted.items()}
     finally:
         sys.path.remove(str(PEER_DIR))
-    peer = {}
     for name in [n for n in sys.modules if n == "mbrl" or n.startswith("mbrl.")]:
-        peer[name] = sys.modules.pop(name)
-        sys.modules["mbrl_lib" + name[len("mbrl"):]] = peer[name]
-    return {"models": peer["mbrl.models"], "planning": peer["mbrl.planning"],
-            "types": peer["mbrl.types"], "replay_buffer": peer["mbrl.util.replay_buffer"]}
+        sys.modules["mbrl_lib" + name[len("mbrl"):]] = sys.modules.pop(name)
+    return modules
 
 
 PEER = _import_mbrl_lib()
@@ -141,9 +138,9 @@ def planning_step(name: str, repeats: int) -> dict:
             return cem.plan(state, problem)
 
     timings = {}
-    for label, plan in (("mbrl_lib", peer_plan), ("ours", our_plan)):  # warm both, then time
+    for plan in (peer_plan, our_plan):  # warm both, then time
         plan()
-    for round_ in range(repeats):  # interleaved so that machine noise hits both
+    for _ in range(repeats):  # interleaved so that machine noise hits both
         for label, plan in (("mbrl_lib", peer_plan), ("ours", our_plan)):
             timings.setdefault(label, []).append(median_seconds(plan, 1, warmup=0))
     result = {label: {"seconds_per_action": float(np.median(times))}
@@ -175,7 +172,7 @@ def training_epoch(name: str, repeats: int) -> dict:
                                        max_epochs=1, validation_fraction=0.0),
     }
     timings = {}
-    for label, run in runs.items():
+    for run in runs.values():
         run()
     for _ in range(repeats):
         for label, run in runs.items():

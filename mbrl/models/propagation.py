@@ -52,11 +52,9 @@ class EnsembleDynamics:
             if self.mode == "random_model":
                 member = elites[torch.randint(len(elites), (1,), generator=self.generator)]
                 return self.ensemble.sample_next(int(member), states, actions, draw)
-            rows = torch.arange(states.shape[0])
             if self.mode == "ts_inf":
-                choice = (rows % self.num_particles) % len(elites)
-            else:
-                choice = torch.randint(len(elites), (states.shape[0],), generator=self.generator)
+                return self._fixed_members(states, actions, elites.tolist(), draw)
+            choice = torch.randint(len(elites), (states.shape[0],), generator=self.generator)
             next_states = torch.empty_like(states)
             for index, member in enumerate(elites.tolist()):
                 mine = choice == index
@@ -64,3 +62,20 @@ class EnsembleDynamics:
                     next_states[mine] = self.ensemble.sample_next(member, states[mine],
                                                                   actions[mine], draw)
             return next_states
+
+    def _fixed_members(self, states: Tensor, actions: Tensor, elites: list[int],
+                       draw: torch.Generator | None) -> Tensor:
+        """TS-infinity: particle ``p`` of every candidate through elite ``p % K``, selected with
+        strided views of the ``[N, P, .]`` layout (no masks)."""
+        particles, count = self.num_particles, len(elites)
+        grid = (-1, particles)
+        states_3d = states.reshape(*grid, states.shape[-1])
+        actions_3d = actions.reshape(*grid, actions.shape[-1])
+        next_states = torch.empty_like(states_3d)
+        for index, member in enumerate(elites[:particles]):
+            mine_states = states_3d[:, index::count]
+            shape = mine_states.shape
+            next_states[:, index::count] = self.ensemble.sample_next(
+                member, mine_states.reshape(-1, shape[-1]),
+                actions_3d[:, index::count].reshape(-1, actions.shape[-1]), draw).reshape(shape)
+        return next_states.reshape(states.shape)
