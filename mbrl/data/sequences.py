@@ -1,0 +1,48 @@
+"""Whole episodes for sequence models (latent world models): windows sampled with a generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class EpisodeBuffer:
+    """Episodes of ``obs [T+1, *obs_shape]`` (any dtype, e.g. ``uint8`` pixels),
+    ``actions [T, A]`` and ``rewards [T]``; :meth:`sample` draws windows of ``length`` steps."""
+
+    def __init__(self) -> None:
+        self.episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return sum(len(rewards) for _, _, rewards in self.episodes)
+
+    def add_episode(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        obs, actions, rewards = np.asarray(obs), np.asarray(actions), np.asarray(rewards)
+        steps = len(rewards)
+        if steps < 1 or obs.shape[0] != steps + 1 or actions.shape[0] != steps:
+            raise ValueError(f"an episode needs obs [T+1, ...], actions [T, A], rewards [T] with "
+                             f"T >= 1; got {obs.shape}, {actions.shape}, {rewards.shape}")
+        if self.episodes and obs.shape[1:] != self.episodes[0][0].shape[1:]:
+            raise ValueError(f"observation shape {obs.shape[1:]} differs from the stored "
+                             f"{self.episodes[0][0].shape[1:]}")
+        self.episodes.append((obs, actions.reshape(steps, -1).astype(np.float32),
+                              rewards.astype(np.float32)))
+
+    def sample(self, batch_size: int, length: int, rng: np.random.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(obs [B, L+1, ...], actions [B, L, A], rewards [B, L])`` from uniformly drawn
+        windows of ``length`` steps within episodes at least that long."""
+        usable = [e for e in self.episodes if len(e[2]) >= length]
+        if not usable:
+            raise ValueError(f"no stored episode has {length} steps")
+        weights = np.array([len(e[2]) - length + 1 for e in usable], dtype=float)
+        chosen = rng.choice(len(usable), size=batch_size, p=weights / weights.sum())
+        obs, actions, rewards = [], [], []
+        for index in chosen:
+            episode_obs, episode_actions, episode_rewards = usable[index]
+            start = rng.integers(0, len(episode_rewards) - length + 1)
+            obs.append(episode_obs[start:start + length + 1])
+            actions.append(episode_actions[start:start + length])
+            rewards.append(episode_rewards[start:start + length])
+        return (torch.as_tensor(np.stack(obs)), torch.as_tensor(np.stack(actions)),
+                torch.as_tensor(np.stack(rewards)))

@@ -1,0 +1,73 @@
+"""Pixel observations: a task rendered offscreen at ``size x size``, optionally frame-stacked.
+
+MuJoCo tasks render at the requested size directly (set ``MUJOCO_GL=egl`` or ``osmesa`` on a
+machine without a display); classic-control tasks render with pygame at their own size and are
+resized with an antialiasing filter (PIL). Rewards, terminations and truncations are the
+environment's own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.mujoco import MujocoEnv
+from gymnasium.envs.registration import load_env_creator
+from PIL import Image
+
+from mbrl.envs.tasks import make_task
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders offscreen, no display needed
+
+
+class PixelObservation(gym.Wrapper):
+    """Observations are the last ``frame_stack`` rendered frames, oldest first, as one
+    channels-first ``uint8`` array ``[3 * frame_stack, size, size]``. The wrapped env must have
+    ``render_mode="rgb_array"``. The underlying (state) observation stays available in
+    ``info["state"]``."""
+
+    def __init__(self, env: gym.Env, size: int = 64, frame_stack: int = 1) -> None:
+        super().__init__(env)
+        if env.render_mode != "rgb_array":
+            raise ValueError(f"the env must render rgb_array frames, got render_mode="
+                             f"{env.render_mode!r}")
+        if size < 8 or frame_stack < 1:
+            raise ValueError(f"need size >= 8 and frame_stack >= 1, got {size}, {frame_stack}")
+        self.size, self.frame_stack = int(size), int(frame_stack)
+        self.observation_space = gym.spaces.Box(0, 255, (3 * frame_stack, size, size), np.uint8)
+        self._frames: deque[np.ndarray] = deque(maxlen=frame_stack)
+
+    def _frame(self) -> np.ndarray:
+        image = np.asarray(self.env.render())
+        if image.shape[:2] != (self.size, self.size):
+            image = np.asarray(Image.fromarray(image).resize((self.size, self.size),
+                                                              Image.Resampling.BOX))
+        return np.ascontiguousarray(image.transpose(2, 0, 1))
+
+    def _observation(self) -> np.ndarray:
+        return np.concatenate(self._frames, axis=0)
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        state, info = self.env.reset(**kwargs)
+        frame = self._frame()
+        for _ in range(self.frame_stack):
+            self._frames.append(frame)
+        return self._observation(), {**info, "state": state}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        state, reward, terminated, truncated, info = self.env.step(action)
+        self._frames.append(self._frame())
+        return self._observation(), reward, terminated, truncated, {**info, "state": state}
+
+
+def make_pixel_env(task_name: str, size: int = 64, frame_stack: int = 1,
+                   **kwargs: Any) -> PixelObservation:
+    """The task's env (its episode length and reward configuration) with pixel observations."""
+    task = make_task(task_name)
+    creator = load_env_creator(gym.spec(task.env_id).entry_point)
+    if isinstance(creator, type) and issubclass(creator, MujocoEnv):
+        kwargs = {"width": size, "height": size, **kwargs}
+    return PixelObservation(task.make_env(render_mode="rgb_array", **kwargs), size, frame_stack)

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import torch
+
+from mbrl.data.sequences import EpisodeBuffer
+from mbrl.envs.pixels import make_pixel_env
+from mbrl.models.latent import LatentModelConfig, LatentMPC, LatentWorldModel
+from planners import CEM
+
+
+def rotating_episodes(count=20, steps=30, seed=0):
+    """A 2-D point rotated by an angle set by the action; reward = first coordinate."""
+    rng = np.random.default_rng(seed)
+    buffer = EpisodeBuffer()
+    for _ in range(count):
+        state = rng.normal(size=2)
+        states, actions, rewards = [state], [], []
+        for _ in range(steps):
+            action = rng.uniform(-1, 1, size=1)
+            angle = 0.3 * action[0]
+            rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            state = rotation @ state
+            states.append(state)
+            actions.append(action)
+            rewards.append(state[0])
+        buffer.add_episode(np.array(states, np.float32), np.array(actions), np.array(rewards))
+    return buffer
+
+
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_vector_world_model_learns_open_loop_predictions(stochastic):
+    torch.manual_seed(0)
+    data = rotating_episodes()
+    config = LatentModelConfig(latent_dim=4, hidden=32, overshooting=5, stochastic=stochastic,
+                               kl_weight=0.01)
+    model = LatentWorldModel((2,), 1, config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    first = None
+    for _ in range(200):
+        loss, terms = model.loss(*data.sample(16, 5, rng), generator)
+        first = first or terms
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert terms["prediction"] < 0.2 * first["prediction"]
+    assert terms["reward"] < 0.2 * first["reward"]
+    obs, actions, _ = rotating_episodes(count=5, seed=1).sample(64, 5, np.random.default_rng(1))
+    model_error, copy_error = model.open_loop_error(obs, actions)
+    assert (model_error < copy_error).all()
+    if stochastic:
+        assert "kl" in terms
+
+
+def test_pixel_model_shapes_and_gradients():
+    model = LatentWorldModel((6, 64, 64), 2, LatentModelConfig(latent_dim=8, overshooting=3))
+    obs = torch.randint(0, 256, (2, 4, 6, 64, 64), dtype=torch.uint8)
+    loss, terms = model.loss(obs, torch.randn(2, 3, 2), torch.randn(2, 3))
+    loss.backward()
+    assert set(terms) == {"reconstruction", "prediction", "latent", "reward"}
+    for part in (model.encoder, model.decoder, model.dynamics, model.reward_head):
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in part.parameters())
+    assert model.decode(model.encode(obs[:, 0])).shape == (2, 3, 64, 64)
+    with pytest.raises(ValueError, match="64, 64"):
+        LatentWorldModel((3, 32, 32), 1)
+
+
+def test_latent_mpc_acts_within_bounds():
+    model = LatentWorldModel((2,), 1, LatentModelConfig(latent_dim=4, hidden=16))
+    low, high = torch.tensor([-0.5]), torch.tensor([0.5])
+    policy = LatentMPC(model, CEM(population=32, elites=4, iterations=2, seed=0), 5, low, high)
+    action = policy.act(np.array([0.1, -0.2], np.float32))
+    assert action.shape == (1,) and abs(action[0]) <= 0.5
+
+
+def test_episode_buffer_windows_and_errors():
+    buffer = rotating_episodes(count=2, steps=6)
+    obs, actions, rewards = buffer.sample(10, 4, np.random.default_rng(0))
+    assert obs.shape == (10, 5, 2) and actions.shape == (10, 4, 1) and rewards.shape == (10, 4)
+    with pytest.raises(ValueError, match="no stored episode"):
+        buffer.sample(1, 7, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="T\\+1"):
+        buffer.add_episode(np.zeros((3, 2)), np.zeros((3, 1)), np.zeros(3))
+
+
+@pytest.mark.parametrize("task", ["Pendulum-v1", "CartPoleSwingUp"])
+def test_pixel_wrapper_renders_stacked_frames(task):
+    env = make_pixel_env(task, size=64, frame_stack=2)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (6, 64, 64) and obs.dtype == np.uint8
+    np.testing.assert_array_equal(obs[:3], obs[3:])  # reset fills the stack
+    for _ in range(3):
+        next_obs, _, _, _, info = env.step(env.action_space.sample())
+    np.testing.assert_array_equal(next_obs[:3], env._frames[0])
+    assert not np.array_equal(next_obs[:3], next_obs[3:])
+    assert "state" in info
+    assert env.observation_space.contains(next_obs)
