@@ -79,6 +79,17 @@ def train(model: LatentWorldModel, optimizer: torch.optim.Optimizer, data: Episo
     return metrics
 
 
+@torch.no_grad()
+def open_loop_reward_error(model: LatentWorldModel, obs: torch.Tensor, actions: torch.Tensor,
+                           rewards: torch.Tensor) -> torch.Tensor:
+    """Root mean squared error ``[K]`` of the rewards predicted along open-loop latent rollouts."""
+    latent, errors = model.encode(obs[:, 0]), []
+    for k in range(actions.shape[1]):
+        errors.append((model.reward(latent, actions[:, k]) - rewards[:, k]).square().mean().sqrt())
+        latent = model.step(latent, actions[:, k])
+    return torch.stack(errors)
+
+
 def frame_strip(model: LatentWorldModel, obs: torch.Tensor, actions: torch.Tensor, path: Path
                 ) -> None:
     """Top row: real frames 0..K; bottom row: frame 0 and the decoded open-loop predictions."""
@@ -106,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mpc-episodes", type=int, default=5)
     parser.add_argument("--train-steps-per-episode", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--horizon", type=int, default=15)
+    parser.add_argument("--horizon", type=int, default=30)
     parser.add_argument("--stochastic", action="store_true", help="KL-regularised encoder")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -128,9 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     metrics = train(model, optimizer, data, args.train_steps, args.batch_size, rng, generator,
                     "train world model")
 
-    eval_obs, eval_actions, _ = heldout.sample(64, config.overshooting,
-                                               numpy_generator(args.seed, 4))
+    eval_obs, eval_actions, eval_rewards = heldout.sample(64, config.overshooting,
+                                                          numpy_generator(args.seed, 4))
     model_error, copy_error = model.open_loop_error(eval_obs, eval_actions)
+    reward_error = open_loop_reward_error(model, eval_obs, eval_actions, eval_rewards)
+    print("open-loop reward RMSE per step:", np.round(reward_error.numpy(), 3).tolist(),
+          f"(reward std {float(eval_rewards.std()):.3f})")
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"latent_world_model_{args.task}"
     frame_strip(model, eval_obs[0], eval_actions[0], RESULTS / f"{stem}_frames.png")
@@ -157,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "task": args.task, "seed": args.seed, "settings": vars(args),
         "open_loop_mse_model": model_error.tolist(), "open_loop_mse_copy_last": copy_error.tolist(),
+        "open_loop_reward_rmse": reward_error.tolist(),
         "model_beats_copy_at_every_step": bool((model_error < copy_error).all()),
         "random_returns": random_returns, "random_mean_return": float(np.mean(random_returns)),
         "latent_mpc_returns": mpc_returns, "env_steps": env_steps,

@@ -1,7 +1,7 @@
 """REINFORCE with causality (reference 003 Alg. 15, eq. 3.1.10) and four baselines.
 
 - ``none``: ``grad = mean_i grad log pi(a_i|s_i) G_i`` with ``G_i`` the reward-to-go;
-- ``mean``: ``G_i - mean(G)`` (003 eq. 3.1.12);
+- ``mean``: ``G_i - mean(G)`` (003 eq. 3.1.11);
 - ``optimal``: the gradient-weighted baseline of 003 eq. 3.1.17, one per parameter component
   ``b_k = sum_i g_ik^2 G_i / sum_i g_ik^2`` with ``g_i`` the per-sample score
   ``grad log pi(a_i|s_i)`` (computed with ``torch.func``), applied to the causal estimator's
@@ -9,11 +9,11 @@
 - ``value``: a learned state-value baseline ``G_i - V(s_i)`` (001 "state-dependent
   baselines"), fitted to the returns in the same step.
 
-Returns need the rest of each episode. Without a learned value, steps of an episode still
-running when the rollout ends are left out of the update (they are counted again, complete,
-in the next rollout only from where it starts); an episode cut off by a time limit contributes
-its undiscounted-past-the-limit return (nothing to bootstrap from). With the ``value`` baseline
-both are bootstrapped from V of the last observation.
+Returns need the rest of each episode. Without a learned value, the steps of an episode still
+running when the rollout ends are left out of the update (the episode's later steps, in the
+next rollout, do have complete reward-to-go and are used there), and an episode cut off by a
+time limit contributes its return up to the cut (nothing to bootstrap from). With the ``value``
+baseline both are bootstrapped from V of the last observation instead.
 """
 
 from __future__ import annotations
