@@ -16,7 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from experiments.train_agent import preset_path
+from experiments.presets import AGENT_PRESETS, preset_path
 from mbrl.agents.training import AgentRunConfig, run_agent
 from mbrl.util.config import load_config
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = []
     for seed in args.seeds:
-        config = load_config(AgentRunConfig, preset_path(args.preset),
+        config = load_config(AgentRunConfig, preset_path(args.preset, AGENT_PRESETS),
                              [*args.overrides, f"seed={seed}", "progress=false",
                               f"output_dir={tempfile.mkdtemp()}"])
         folder, rows = run_agent(config)

@@ -17,22 +17,9 @@ import json
 import sys
 from pathlib import Path
 
+from experiments.presets import MBRL_PRESETS, preset_path
 from mbrl.algorithms.mpc_loop import MBRLConfig, run_mbrl
 from mbrl.util.config import load_config
-
-PRESETS = Path(__file__).parent / "presets"
-
-
-def preset_path(name: str) -> Path:
-    """A preset by name (``cartpole_swingup``) or by path."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return path
-    candidate = PRESETS / f"{name}.yaml"
-    if not candidate.exists():
-        known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
-        raise SystemExit(f"error: no preset {name!r}; known presets: {known}")
-    return candidate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:
             config = load_config(MBRLConfig, Path(args.resume) / "config.yaml", args.overrides)
         else:
-            config = load_config(MBRLConfig, preset_path(args.preset), args.overrides)
+            config = load_config(MBRLConfig, preset_path(args.preset, MBRL_PRESETS),
+                                 args.overrides)
         folder, returns = run_mbrl(config, resume_dir=args.resume)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -17,21 +17,9 @@ import json
 import sys
 from pathlib import Path
 
+from experiments.presets import AGENT_PRESETS, preset_path
 from mbrl.agents.training import AgentRunConfig, run_agent
 from mbrl.util.config import load_config
-
-PRESETS = Path(__file__).parent / "presets" / "agents"
-
-
-def preset_path(name: str) -> Path:
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return path
-    candidate = PRESETS / f"{name}.yaml"
-    if not candidate.exists():
-        known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
-        raise SystemExit(f"error: no preset {name!r}; known presets: {known}")
-    return candidate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
     args = parser.parse_args(argv)
     try:
-        source = Path(args.resume) / "config.yaml" if args.resume else preset_path(args.preset)
+        source = (Path(args.resume) / "config.yaml" if args.resume
+                  else preset_path(args.preset, AGENT_PRESETS))
         config = load_config(AgentRunConfig, source, args.overrides)
         folder, evaluations = run_agent(config, resume_dir=args.resume)
     except (ValueError, TypeError, FileNotFoundError) as error:

@@ -17,10 +17,8 @@ import argparse
 import statistics
 import tempfile
 
-import torch
-
 from experiments.benchmarks.common import write_results
-from experiments.benchmarks.sb3_peer import learn_with_evaluations
+from experiments.benchmarks.sb3_peer import alternate_runs, learn_with_evaluations
 from mbrl.agents.ppo import PPOConfig
 from mbrl.agents.training import AgentRunConfig, run_agent
 from mbrl.envs import make_task
@@ -69,18 +67,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--eval-every", type=int, default=2_500)
     args = parser.parse_args()
-    runs = {"ours": [], "sb3": []}
-    for seed in args.seeds:
-        for name, runner in (("ours", run_ours), ("sb3", run_sb3)):
-            torch.manual_seed(seed)
+    def timed(runner):
+        def run(seed: int) -> dict:
             result = runner(seed, args.steps, args.eval_every)
             result["steps_per_second"] = result["env_steps"] / result["train_seconds"]
             result["first_step_at_475"] = next(
                 (steps for steps, value in result["eval"] if value >= TARGET), None)
-            runs[name].append({"seed": seed, **result})
-            print(f"{name:5s} seed {seed}: {result['steps_per_second']:.0f} env steps/s, "
-                  f"first >= 475 at {result['first_step_at_475']}, "
-                  f"final {result['eval'][-1][1]:.1f}", flush=True)
+            return result
+        return run
+
+    runs = alternate_runs(
+        args.seeds, {"ours": timed(run_ours), "sb3": timed(run_sb3)},
+        lambda r: f"{r['steps_per_second']:.0f} env steps/s, first >= 475 at "
+                  f"{r['first_step_at_475']}, final {r['eval'][-1][1]:.1f}")
     summary = {}
     for name, results in runs.items():
         reached = [r["first_step_at_475"] for r in results if r["first_step_at_475"]]

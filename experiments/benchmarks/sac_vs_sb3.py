@@ -17,10 +17,8 @@ import argparse
 import statistics
 import tempfile
 
-import torch
-
 from experiments.benchmarks.common import write_results
-from experiments.benchmarks.sb3_peer import learn_with_evaluations
+from experiments.benchmarks.sb3_peer import alternate_runs, learn_with_evaluations
 from mbrl.agents.sac import SACConfig
 from mbrl.agents.training import AgentRunConfig, run_agent
 from mbrl.envs import make_task
@@ -61,14 +59,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=15_000)
     parser.add_argument("--eval-every", type=int, default=5_000)
     args = parser.parse_args()
-    runs = {"ours": [], "sb3": []}
-    for seed in args.seeds:
-        for name, runner in (("ours", run_ours), ("sb3", run_sb3)):
-            torch.manual_seed(seed)
-            result = runner(seed, args.steps, args.eval_every)
-            runs[name].append({"seed": seed, **result})
-            print(f"{name:5s} seed {seed}: {result['updates_per_second']:.1f} updates/s, "
-                  f"eval {result['eval']}", flush=True)
+    runs = alternate_runs(
+        args.seeds,
+        {"ours": lambda seed: run_ours(seed, args.steps, args.eval_every),
+         "sb3": lambda seed: run_sb3(seed, args.steps, args.eval_every)},
+        lambda r: f"{r['updates_per_second']:.1f} updates/s, eval {r['eval']}")
     summary = {}
     for name, results in runs.items():
         summary[name] = {

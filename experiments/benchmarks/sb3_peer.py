@@ -7,6 +7,7 @@ when a benchmark runs it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,3 +51,19 @@ def learn_with_evaluations(model: Any, total_steps: int, eval_every: int, eval_e
     started = time.perf_counter()
     model.learn(total_steps, callback=callback)
     return time.perf_counter() - started - callback.eval_seconds, callback.curve
+
+
+def alternate_runs(seeds: list[int], runners: dict[str, Callable[[int], dict]],
+                   describe: Callable[[dict], str]) -> dict[str, list[dict]]:
+    """For each seed run every library in turn (so machine noise hits all of them), seeding
+    torch's global generator first; returns each library's per-seed results."""
+    import torch
+
+    runs: dict[str, list[dict]] = {name: [] for name in runners}
+    for seed in seeds:
+        for name, runner in runners.items():
+            torch.manual_seed(seed)
+            result = runner(seed)
+            runs[name].append({"seed": seed, **result})
+            print(f"{name:5s} seed {seed}: {describe(result)}", flush=True)
+    return runs

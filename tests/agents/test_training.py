@@ -97,10 +97,10 @@ def test_sac_learns_pendulum_fast(tmp_path):
     ("sac_discrete_cartpole", 400)])
 def test_preset_reaches_its_goal_within_budget(preset, threshold, tmp_path):
     """The issue's must-show runs (one seed each here; experiments/agent_seeds.py runs three)."""
-    from experiments.train_agent import preset_path
+    from experiments.presets import AGENT_PRESETS, preset_path
     from mbrl.util.config import load_config
 
-    config = load_config(AgentRunConfig, preset_path(preset),
+    config = load_config(AgentRunConfig, preset_path(preset, AGENT_PRESETS),
                          [f"output_dir={tmp_path}", "progress=false"])
     _, evaluations = run_agent(config)
     assert max(r["eval_return"] for r in evaluations) >= threshold

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from experiments.run_mbrl import main, preset_path
+from experiments.presets import MBRL_PRESETS, preset_path
+from experiments.run_mbrl import main
 from mbrl.algorithms.mpc_loop import DynamicsModelConfig, MBRLConfig, PlannerConfig, run_mbrl
 from mbrl.util.config import load_config
 
@@ -60,7 +61,7 @@ def test_cli_runs_a_preset_with_overrides(tmp_path, capsys):
 def test_swingup_preset_clearly_beats_random(tmp_path):
     """The README's main job: MPC through the learned model rises far above the random episode
     (measured: random 2-8, MPC 150-170 out of a maximum of 200 after ~5 episodes)."""
-    config = load_config(MBRLConfig, preset_path("cartpole_swingup"),
+    config = load_config(MBRLConfig, preset_path("cartpole_swingup", MBRL_PRESETS),
                          ["progress=false", f"output_dir={tmp_path}"])
     _, returns = run_mbrl(config)
     assert returns[0] < 20
