@@ -63,11 +63,36 @@ class PixelObservation(gym.Wrapper):
         return self._observation(), reward, terminated, truncated, {**info, "state": state}
 
 
+class ActionRepeat(gym.Wrapper):
+    """Each action is applied ``repeat`` times (fewer steps if the episode ends); the reward is
+    the sum over the repeats. The usual way to give pixel world models actions whose effect is
+    visible from one observation to the next (PlaNet)."""
+
+    def __init__(self, env: gym.Env, repeat: int) -> None:
+        super().__init__(env)
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        self.repeat = int(repeat)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        total = 0.0
+        for _ in range(self.repeat):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, info
+
+
 def make_pixel_env(task_name: str, size: int = 64, frame_stack: int = 1,
-                   **kwargs: Any) -> PixelObservation:
-    """The task's env (its episode length and reward configuration) with pixel observations."""
+                   action_repeat: int = 1, **kwargs: Any) -> gym.Env:
+    """The task's env (its episode length and reward configuration) with pixel observations,
+    rendered only once per (repeated) action."""
     task = make_task(task_name)
     creator = load_env_creator(gym.spec(task.env_id).entry_point)
     if isinstance(creator, type) and issubclass(creator, MujocoEnv):
         kwargs = {"width": size, "height": size, **kwargs}
-    return PixelObservation(task.make_env(render_mode="rgb_array", **kwargs), size, frame_stack)
+    env = task.make_env(render_mode="rgb_array", **kwargs)
+    if action_repeat > 1:
+        env = ActionRepeat(env, action_repeat)
+    return PixelObservation(env, size, frame_stack)

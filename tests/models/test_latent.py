@@ -95,3 +95,23 @@ def test_pixel_wrapper_renders_stacked_frames(task):
     assert not np.array_equal(next_obs[:3], next_obs[3:])
     assert "state" in info
     assert env.observation_space.contains(next_obs)
+
+
+def test_action_repeat_sums_rewards_and_renders_once_per_action():
+    import gymnasium as gym
+
+    from mbrl.envs.pixels import ActionRepeat
+
+    plain, repeated = gym.make("Pendulum-v1"), ActionRepeat(gym.make("Pendulum-v1"), 3)
+    plain.reset(seed=1)
+    repeated.reset(seed=1)
+    action = np.array([0.7], np.float32)
+    total = sum(plain.step(action)[1] for _ in range(3))
+    obs, reward, *_ = repeated.step(action)
+    assert reward == pytest.approx(total)
+    np.testing.assert_allclose(obs, plain.unwrapped._get_obs())
+    env = make_pixel_env("Pendulum-v1", frame_stack=1, action_repeat=4)
+    env.reset(seed=0)
+    assert env.step(action)[0].shape == (3, 64, 64)
+    with pytest.raises(ValueError, match="repeat"):
+        ActionRepeat(gym.make("Pendulum-v1"), 0)
