@@ -91,7 +91,8 @@ class PPO(OnPolicyAgent):
     def __init__(self, policy: ActorCritic, config: PPOConfig, generator: torch.Generator,
                  num_envs: int) -> None:
         config.validate()
-        optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
+        optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5,
+                                     fused=True)
         super().__init__(policy, optimizer, generator, config.max_grad_norm)
         self.config = config
         self.clip_range = config.clip_range
@@ -134,7 +135,8 @@ class PPO(OnPolicyAgent):
                 dist, value = self.policy(obs[index])
                 log_ratio = dist.log_prob(actions[index]) - old_log_probs[index]
                 ratio = log_ratio.exp()
-                kl = old_dist[index].kl(dist).mean()
+                with torch.set_grad_enabled(cfg.objective == "kl_penalty"):
+                    kl = old_dist[index].kl(dist).mean()
                 if cfg.target_kl is not None and kl.item() > 1.5 * cfg.target_kl:
                     stopped_early = True
                     break
@@ -155,7 +157,7 @@ class PPO(OnPolicyAgent):
                 stats["entropy"].append(entropy.item())
                 stats["kl"].append(kl.item())
                 stats["clip_fraction"].append(
-                    ((ratio - 1).abs() > self.clip_range).float().mean().item())
+                    ((ratio.detach() - 1).abs() > self.clip_range).float().mean().item())
             if stopped_early:
                 break
         metrics = {k: sum(v) / len(v) if v else float("nan") for k, v in stats.items()}

@@ -64,7 +64,7 @@ class Reinforce(OnPolicyAgent):
     def __init__(self, policy: ActorCritic, config: ReinforceConfig,
                  generator: torch.Generator) -> None:
         config.validate()
-        optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
+        optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, fused=True)
         super().__init__(policy, optimizer, generator, config.max_grad_norm)
         self.config = config
 

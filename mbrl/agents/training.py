@@ -179,15 +179,16 @@ class AgentRun:
             return
         while self.next_eval <= self.env_steps:
             self.next_eval += self.config.eval_every
-        started = time.perf_counter()
+        started = time.perf_counter()  # evaluating, logging and plotting count as evaluation
         mean_return = evaluate(self.agent, self.eval_env, self.config.eval_episodes,
                                derive_seed(self.config.seed, _EVAL, self.env_steps))
-        self.eval_seconds += time.perf_counter() - started
         row = {"env_steps": self.env_steps, "eval_return": mean_return,
-               "train_seconds": self._elapsed() - self.eval_seconds}
+               "train_seconds": self._elapsed() - self.eval_seconds
+               - (time.perf_counter() - started)}
         self.folder.log("eval", row, step=self.env_steps)
         self.folder.plot("eval", "env_steps", "eval_return",
                          title=f"{self.config.algo} {self.config.task} (seed {self.config.seed})")
+        self.eval_seconds += time.perf_counter() - started
         bar.set_postfix(eval_return=f"{mean_return:.1f}")
         tqdm.write(f"{self.config.algo} {self.config.task} env steps {self.env_steps:8d}  "
                    f"eval return {mean_return:9.2f}")

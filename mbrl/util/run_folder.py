@@ -31,6 +31,7 @@ class RunFolder:
         self.root.mkdir(parents=True, exist_ok=True)
         self.checkpoint_dir.mkdir(exist_ok=True)
         self._writer: SummaryWriter | None = None
+        self._headers: dict[str, list[str]] = {}  # columns of each stream's CSV
 
     @classmethod
     def create(cls, parent: str | os.PathLike, name: str) -> RunFolder:
@@ -58,25 +59,26 @@ class RunFolder:
         return self.root / f"{stream}.csv"
 
     def log(self, stream: str, row: dict[str, float | int], step: int) -> None:
-        """Append ``row`` to ``<stream>.csv`` and write each value to TensorBoard at ``step``."""
+        """Append ``row`` to ``<stream>.csv`` (written through at once) and each value to
+        TensorBoard at ``step`` (flushed every few seconds and on :meth:`close`)."""
         path = self.csv_path(stream)
-        exists = path.exists()
-        if exists:
+        header = self._headers.get(stream)
+        if header is None and path.exists():
             with open(path, newline="") as handle:
-                header = next(csv.reader(handle))
-            if list(row) != header:
-                raise ValueError(f"metrics for stream {stream!r} must have columns {header}, "
-                                 f"got {list(row)}")
+                header = self._headers[stream] = next(csv.reader(handle))
+        if header is not None and list(row) != header:
+            raise ValueError(f"metrics for stream {stream!r} must have columns {header}, "
+                             f"got {list(row)}")
         with open(path, "a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(row))
-            if not exists:
+            if header is None:
                 writer.writeheader()
+                self._headers[stream] = list(row)
             writer.writerow(row)
         if self._writer is None:
-            self._writer = SummaryWriter(str(self.root / "tb"))
+            self._writer = SummaryWriter(str(self.root / "tb"), flush_secs=5)
         for key, value in row.items():
             self._writer.add_scalar(f"{stream}/{key}", value, step)
-        self._writer.flush()
 
     def read(self, stream: str) -> list[dict[str, float]]:
         """Rows of ``<stream>.csv`` as floats (empty if the stream was never logged)."""
@@ -100,6 +102,7 @@ class RunFolder:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write(path, lambda handle: handle.write(out.getvalue().encode()))
+        self._headers.pop(stream, None)
 
     def plot(self, stream: str, x: str, y: str, title: str = "") -> Path:
         """Save ``<stream>_<y>.png``: ``y`` against ``x`` from the stream's CSV."""
