@@ -72,7 +72,7 @@ class A2C(OnPolicyAgent):
         policy_loss = -(dist.log_prob(actions) * advantages).mean()
         value_loss = (value - targets).square().mean()
         entropy = dist.entropy().mean()
-        grad_norm = self._step(policy_loss + cfg.value_coef * value_loss
-                               - cfg.entropy_coef * entropy)
+        grad_norm = float(self._step(policy_loss + cfg.value_coef * value_loss
+                                     - cfg.entropy_coef * entropy))
         return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
                 "entropy": entropy.item(), "grad_norm": grad_norm}

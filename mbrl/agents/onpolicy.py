@@ -153,14 +153,15 @@ class OnPolicyAgent:
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         return self.policy.act(obs, deterministic, self.generator)
 
-    def _step(self, loss: Tensor) -> float:
-        """One optimiser step on ``loss``; returns the gradient norm before clipping."""
+    def _step(self, loss: Tensor) -> Tensor:
+        """One optimiser step on ``loss``; returns the gradient norm before clipping (a
+        0-dim tensor, so that callers in a loop need not synchronise on it)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
                                               self.max_grad_norm or float("inf"))
         self.optimizer.step()
-        return float(norm)
+        return norm.detach()
 
     @torch.no_grad()
     def values(self, rollout: Rollout) -> tuple[Tensor, Tensor]:

@@ -124,7 +124,7 @@ class PPO(OnPolicyAgent):
         with torch.no_grad():
             old_dist = self.policy.distribution(obs).detach()
 
-        stats: dict[str, list[float]] = {k: [] for k in
+        stats: dict[str, list[Tensor]] = {k: [] for k in
                                          ("policy_loss", "value_loss", "entropy", "kl",
                                           "clip_fraction", "grad_norm")}
         stopped_early = False
@@ -152,15 +152,17 @@ class PPO(OnPolicyAgent):
                 entropy = dist.entropy().mean()
                 loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
                 stats["grad_norm"].append(self._step(loss))
-                stats["policy_loss"].append(policy_loss.item())
-                stats["value_loss"].append(value_loss.item())
-                stats["entropy"].append(entropy.item())
-                stats["kl"].append(kl.item())
+                stats["policy_loss"].append(policy_loss.detach())
+                stats["value_loss"].append(value_loss.detach())
+                stats["entropy"].append(entropy.detach())
+                stats["kl"].append(kl.detach())
                 stats["clip_fraction"].append(
-                    ((ratio.detach() - 1).abs() > self.clip_range).float().mean().item())
+                    ((ratio.detach() - 1).abs() > self.clip_range).float().mean())
             if stopped_early:
                 break
-        metrics = {k: sum(v) / len(v) if v else float("nan") for k, v in stats.items()}
+        # statistics stay tensors in the loop: one conversion at the end, not one per minibatch
+        metrics = {k: float(torch.stack(v).mean()) if v else float("nan")
+                   for k, v in stats.items()}
         if cfg.objective == "kl_penalty" and stats["kl"]:
             self._adapt_beta(metrics["kl"])
         explained = 1 - (returns - old_values).var() / returns.var().clamp_min(1e-8)

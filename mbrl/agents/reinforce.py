@@ -98,7 +98,7 @@ class Reinforce(OnPolicyAgent):
             value_loss = (value - returns).square().mean()
             loss = loss + cfg.value_coef * value_loss
             metrics["value_loss"] = value_loss.item()
-        metrics.update(grad_norm=self._step(loss), entropy=dist.entropy().mean().item())
+        metrics.update(grad_norm=float(self._step(loss)), entropy=dist.entropy().mean().item())
         return metrics
 
     def _optimal_baseline_step(self, obs: Tensor, actions: Tensor, returns: Tensor
