@@ -192,30 +192,28 @@ class ActorCritic(nn.Module):
         self.register_buffer("action_low", torch.as_tensor(action_space.low) if box else None)
         self.register_buffer("action_high", torch.as_tensor(action_space.high) if box else None)
 
-    def _features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+    def _features(self, obs: Tensor) -> Tensor:
+        """What both heads read: the (normalised) observation, through the trunk if shared."""
         if self.obs_normalizer is not None:
             obs = self.obs_normalizer.normalize(obs)
-        if self.trunk is None:
-            return obs, obs
-        hidden = self.trunk(obs)
-        return hidden, hidden
+        return obs if self.trunk is None else self.trunk(obs)
+
+    def _policy(self, features: Tensor) -> Categorical | DiagonalGaussian:
+        out = self.policy_head(features)
+        return Categorical(out) if self.discrete else DiagonalGaussian(out, self.log_std)
 
     def distribution(self, obs: Tensor) -> Categorical | DiagonalGaussian:
         """The policy at ``obs [B, S]``."""
-        policy_in, _ = self._features(obs)
-        out = self.policy_head(policy_in)
-        return Categorical(out) if self.discrete else DiagonalGaussian(out, self.log_std)
+        return self._policy(self._features(obs))
 
     def value(self, obs: Tensor) -> Tensor:
         """``V(obs) [B]``."""
-        return self.value_head(self._features(obs)[1]).squeeze(-1)
+        return self.value_head(self._features(obs)).squeeze(-1)
 
     def forward(self, obs: Tensor) -> tuple[Categorical | DiagonalGaussian, Tensor]:
         """``(policy, V [B])`` at ``obs [B, S]`` with one pass through a shared trunk."""
-        policy_in, value_in = self._features(obs)
-        out = self.policy_head(policy_in)
-        dist = Categorical(out) if self.discrete else DiagonalGaussian(out, self.log_std)
-        return dist, self.value_head(value_in).squeeze(-1)
+        features = self._features(obs)
+        return self._policy(features), self.value_head(features).squeeze(-1)
 
     def env_action(self, actions: Tensor) -> np.ndarray:
         """Actions as the environment takes them: indices, or Gaussian samples clipped to the

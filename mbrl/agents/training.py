@@ -220,11 +220,12 @@ class AgentRun:
             action = (explore if random_phase else agent).act(obs)
             next_obs, reward, terminated, truncated, _ = self.env.step(action)
             self.env_steps += 1
-            truncated = truncated or self.env_steps == end
-            self.buffer.add(obs, np.atleast_1d(action), reward, next_obs, terminated, truncated)
+            cut = self.env_steps == end and not (terminated or truncated)  # segment boundary
+            self.buffer.add(obs, np.atleast_1d(action), reward, next_obs, terminated,
+                            truncated or cut)
             episode_return += float(reward)
             obs = next_obs
-            if terminated or truncated:
+            if terminated or truncated:  # an episode cut at the boundary is not counted
                 returns.append(episode_return)
                 episode_return = 0.0
                 obs, _ = self.env.reset()
@@ -235,7 +236,7 @@ class AgentRun:
                                                               rng).to_torch())
                     credit -= 1.0
             bar.update(1)
-            if returns and (terminated or truncated) and metrics:
+            if returns and (terminated or truncated or cut) and metrics:
                 self._log_train(metrics, returns)
                 returns = []
             self._maybe_evaluate(bar)
