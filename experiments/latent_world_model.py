@@ -93,12 +93,8 @@ def open_loop_reward_error(model: LatentWorldModel, obs: torch.Tensor, actions: 
 def frame_strip(model: LatentWorldModel, obs: torch.Tensor, actions: torch.Tensor, path: Path
                 ) -> None:
     """Top row: real frames 0..K; bottom row: frame 0 and the decoded open-loop predictions."""
-    with torch.no_grad():
-        latent = model.encode(obs[None, 0])
-        predicted = [obs[0, -3:].float() / 255.0]
-        for k in range(actions.shape[0]):
-            latent = model.step(latent, actions[None, k])
-            predicted.append((model.decode(latent)[0] + 0.5).clamp(0, 1))
+    imagined = (model.imagine(obs[None, 0], actions[None])[0] + 0.5).clamp(0, 1)
+    predicted = [obs[0, -3:].float() / 255.0, *imagined]
     real = [o[-3:].float() / 255.0 for o in obs]
     rows = [torch.cat(list(frames), dim=2) for frames in (real, predicted)]
     image = (torch.cat(rows, dim=1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)

@@ -209,20 +209,27 @@ class LatentWorldModel(nn.Module):
         return loss, {name: float(value.detach()) for name, value in terms.items()}
 
     @torch.no_grad()
+    def imagine(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """Decoded open-loop predictions ``[B, K, ...]`` from ``g(obs [B, ...])`` along
+        ``actions [B, K, A]`` (the newest frame in ``[-0.5, 0.5]`` for pixels)."""
+        latent, decoded = self.encode(obs), []
+        for k in range(actions.shape[1]):
+            latent = self.step(latent, actions[:, k])
+            decoded.append(self.decode(latent))
+        return torch.stack(decoded, dim=1)
+
+    @torch.no_grad()
     def open_loop_error(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         """Per-step mean squared error ``[K]`` of decoded open-loop predictions from
         ``g(o_0)`` along ``actions [B, K, A]``, and that of copying the last observed frame
         (the baseline), on ``obs [B, K+1, ...]``."""
-        batch, length = obs.shape[:2]
+        length = obs.shape[1]
         targets = torch.stack([self._target(obs[:, t]) for t in range(length)], dim=1)
-        latent = self.encode(obs[:, 0])
-        model_errors, copy_errors = [], []
-        for k in range(length - 1):
-            latent = self.step(latent, actions[:, k])
-            decoded = self.decode(latent).reshape(targets[:, k + 1].shape)
-            model_errors.append((decoded - targets[:, k + 1]).square().mean())
-            copy_errors.append((targets[:, 0] - targets[:, k + 1]).square().mean())
-        return torch.stack(model_errors), torch.stack(copy_errors)
+        decoded = self.imagine(obs[:, 0], actions).reshape(targets[:, 1:].shape)
+        reduce = tuple(range(2, targets.ndim))
+        model_errors = (decoded - targets[:, 1:]).square().mean(dim=(0, *reduce))
+        copy_errors = (targets[:, :1] - targets[:, 1:]).square().mean(dim=(0, *reduce))
+        return model_errors, copy_errors
 
     def problem(self, action_low: Tensor, action_high: Tensor, horizon: int) -> Problem:
         """Planning in latent space with the learned reward."""
