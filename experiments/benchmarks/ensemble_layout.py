@@ -1,53 +1,75 @@
-"""Which member layout to use for ensemble forward passes, by measurement:
+"""Which way to run the members of an ensemble, by measurement:
 
     python -m experiments.benchmarks.ensemble_layout
 
-E = 5 members of a 4 x 200 SiLU MLP (HalfCheetah-sized input 23, output 34). Forward time of
-(a) a loop of per-member ``nn.Linear`` stacks (the layout ``ProbabilisticEnsemble`` uses) and
-(b) one ``torch.baddbmm`` per layer over stacked weights, for a range of rows per member.
-Results go to ``results/ensemble_layout.json``.
+E = 5 members of a 4 x 200 SiLU MLP (HalfCheetah-sized input 23, output 34) with weights stored
+stacked (``EnsembleLinear``). Two ways to run them: (a) a loop over the members, one matmul per
+layer on a view of that member's weights, and (b) one ``torch.baddbmm`` per layer over all
+members. Timed: the forward pass without gradients (planning and evaluation) for a range of
+rows per member, and a training step (forward, backward of a squared loss) at batch 256 per
+member. Results go to ``results/ensemble_layout.json``.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
-from torch import nn
+from torch.nn import functional as F
 
 from experiments.benchmarks.common import median_seconds, write_results
-from mbrl.models.mlp_dynamics import mlp
+from mbrl.models.ensemble import EnsembleLinear
 
-MEMBERS, IN_DIM, OUT_DIM, HIDDEN, LAYERS = 5, 23, 34, 200, 4
+MEMBERS, IN_DIM, OUT_DIM, HIDDEN, LAYERS, TRAIN_BATCH = 5, 23, 34, 200, 4, 256
 
 
-def stacked_forward(weights: list[torch.Tensor], biases: list[torch.Tensor],
-                    x: torch.Tensor) -> torch.Tensor:
-    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        x = torch.baddbmm(b, x, w)
-        if i < len(weights) - 1:
-            x = nn.functional.silu(x)
-    return x
+def stacked(layers: list[EnsembleLinear], x: torch.Tensor) -> torch.Tensor:
+    """All members at once: ``[E, B, in] -> [E, B, out]``."""
+    for layer in layers[:-1]:
+        x = F.silu(layer(x))
+    return layers[-1](x)
+
+
+def looped(layers: list[EnsembleLinear], x: torch.Tensor) -> list[torch.Tensor]:
+    """One member at a time: ``[E, B, in] -> E x [B, out]``."""
+    outputs = []
+    for member in range(MEMBERS):
+        h = x[member]
+        for layer in layers[:-1]:
+            h = F.silu(layer.member(member, h))
+        outputs.append(layers[-1].member(member, h))
+    return outputs
+
+
+def training_step(layers: list[EnsembleLinear], x: torch.Tensor, how: str) -> None:
+    out = stacked(layers, x) if how == "stacked" else torch.stack(looped(layers, x))
+    for layer in layers:
+        layer.weight.grad = layer.bias.grad = None
+    out.square().mean().backward()
 
 
 def main() -> None:
     torch.manual_seed(0)
-    members = [mlp(IN_DIM, OUT_DIM, HIDDEN, LAYERS) for _ in range(MEMBERS)]
-    linears = [[m for m in member if isinstance(m, nn.Linear)] for member in members]
-    weights = [torch.stack([ls[i].weight.T for ls in linears]).detach()
-               for i in range(LAYERS + 1)]
-    biases = [torch.stack([ls[i].bias[None] for ls in linears]).detach()
-              for i in range(LAYERS + 1)]
-    results = {}
+    widths = [IN_DIM] + [HIDDEN] * LAYERS + [OUT_DIM]
+    layers = [EnsembleLinear(MEMBERS, a, b) for a, b in pairwise(widths)]
+    results: dict[str, dict] = {"forward": {}, "training_step": {}}
     with torch.no_grad():
         for rows in (100, 500, 2000, 10_000):
             x = torch.randn(MEMBERS, rows, IN_DIM)
-            loop = median_seconds(lambda x=x: [m(x[i]) for i, m in enumerate(members)], 20)
-            stacked = median_seconds(lambda x=x: stacked_forward(weights, biases, x), 20)
-            torch.testing.assert_close(stacked_forward(weights, biases, x)[2], members[2](x[2]),
-                                       atol=1e-4, rtol=1e-4)
-            results[str(rows)] = {"loop_ms": 1000 * loop, "stacked_ms": 1000 * stacked,
-                                  "loop_over_stacked": loop / stacked}
-            print(f"{rows:6d} rows/member: loop {1000 * loop:.2f} ms, stacked "
-                  f"{1000 * stacked:.2f} ms (loop/stacked {loop / stacked:.2f})", flush=True)
+            torch.testing.assert_close(stacked(layers, x)[2], looped(layers, x)[2])
+            loop = median_seconds(lambda x=x: looped(layers, x), 20)
+            together = median_seconds(lambda x=x: stacked(layers, x), 20)
+            results["forward"][str(rows)] = {"loop_ms": 1000 * loop, "stacked_ms": 1000 * together,
+                                             "loop_over_stacked": loop / together}
+            print(f"forward {rows:6d} rows/member: loop {1000 * loop:.2f} ms, stacked "
+                  f"{1000 * together:.2f} ms (loop/stacked {loop / together:.2f})", flush=True)
+    x = torch.randn(MEMBERS, TRAIN_BATCH, IN_DIM)
+    loop = median_seconds(lambda: training_step(layers, x, "loop"), 50)
+    together = median_seconds(lambda: training_step(layers, x, "stacked"), 50)
+    results["training_step"][str(TRAIN_BATCH)] = {
+        "loop_ms": 1000 * loop, "stacked_ms": 1000 * together, "loop_over_stacked": loop / together}
+    print(f"training step, batch {TRAIN_BATCH}/member: loop {1000 * loop:.2f} ms, stacked "
+          f"{1000 * together:.2f} ms (loop/stacked {loop / together:.2f})", flush=True)
     print(write_results("ensemble_layout", results))
 
 

@@ -8,22 +8,25 @@ the Gaussian negative log-likelihood plus ``0.01 (sum max_logvar - sum min_logva
 per-layer weight decay, on a bootstrap resample of the data per member (eq. 5.3.3).
 ``probabilistic=False`` gives a deterministic ensemble trained by MSE.
 
-Members are kept as separate modules and run in a short loop, chosen by measurement
-(``python -m experiments.benchmarks.ensemble_layout``, 5 members of 4 x 200 SiLU on 2 CPU
-cores): the loop took 0.89x, 0.58x and 0.45x the time of one ``baddbmm`` per layer over
-stacked weights at 500, 2000 and 10000 rows per member (PETS planning with 500 candidates x 20
-particles is 2000), and 1.35x at 100 rows. The loop also lets each member see only its rows.
+Member weights are stored stacked (``[E, in, out]`` per layer) and used two ways, each where it
+measured faster (``python -m experiments.benchmarks.ensemble_layout``, 5 members of 4 x 200
+SiLU on 2 CPU cores): training runs all members at once with one ``baddbmm`` per layer, which
+took about half the time of a per-member loop for a step at batch 256; planning and
+evaluation loop over the members with one matmul per layer on a view of member ``e``'s weights,
+which took about half the time of ``baddbmm`` at 2000 rows per member (PETS planning with 500
+candidates x 20 particles) and lets each member see only its own rows.
 """
 
 from __future__ import annotations
 
+import math
+from itertools import pairwise
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mbrl.models.mlp_dynamics import mlp
 from mbrl.models.normalizer import Normalizer
 from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
 
@@ -39,23 +42,23 @@ def default_weight_decays(num_layers: int) -> tuple[float, ...]:
                                                   num_layers + 1))
 
 
-class GaussianMLP(nn.Module):
-    """One member: ``forward(x [B, D]) -> (mean [B, S], logvar [B, S])`` (logvar unbounded)."""
+class EnsembleLinear(nn.Module):
+    """``E`` independent affine layers, stored stacked: ``weight [E, in, out]``, ``bias
+    [E, 1, out]``, each initialised like ``nn.Linear``."""
 
-    def __init__(self, in_dim: int, out_dim: int, hidden_size: int, num_layers: int,
-                 probabilistic: bool) -> None:
+    def __init__(self, members: int, in_dim: int, out_dim: int) -> None:
         super().__init__()
-        self.net = mlp(in_dim, out_dim * (2 if probabilistic else 1), hidden_size, num_layers)
-        self.out_dim, self.probabilistic = out_dim, probabilistic
+        bound = 1.0 / math.sqrt(in_dim)
+        self.weight = nn.Parameter(torch.empty(members, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, out_dim).uniform_(-bound, bound))
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        out = self.net(x)
-        if not self.probabilistic:
-            return out, None
-        return out[..., :self.out_dim], out[..., self.out_dim:]
+    def forward(self, x: Tensor) -> Tensor:
+        """Every member on its own rows: ``[E, B, in] -> [E, B, out]``."""
+        return torch.baddbmm(self.bias, x, self.weight)
 
-    def linear_layers(self) -> list[nn.Linear]:
-        return [m for m in self.net if isinstance(m, nn.Linear)]
+    def member(self, index: int, x: Tensor) -> Tensor:
+        """Member ``index`` alone: ``[B, in] -> [B, out]``."""
+        return torch.addmm(self.bias[index, 0], x, self.weight[index])
 
 
 class ProbabilisticEnsemble(nn.Module):
@@ -72,12 +75,14 @@ class ProbabilisticEnsemble(nn.Module):
         if not 1 <= num_elites <= ensemble_size:
             raise ValueError(f"num_elites must be in [1, {ensemble_size}], got {num_elites}")
         self.obs_dim, self.act_dim, self.probabilistic = obs_dim, act_dim, probabilistic
-        self.hidden_size, self.num_layers, self.task = hidden_size, num_layers, task
+        self.ensemble_size, self.hidden_size, self.num_layers, self.task = (
+            ensemble_size, hidden_size, num_layers, task)
         self.input_normalizer = Normalizer(obs_dim + act_dim)
         self.delta_normalizer = Normalizer(obs_dim)
-        self.members = nn.ModuleList(
-            GaussianMLP(obs_dim + act_dim, obs_dim, hidden_size, num_layers, probabilistic)
-            for _ in range(ensemble_size))
+        widths = [obs_dim + act_dim] + [hidden_size] * num_layers
+        widths.append(obs_dim * (2 if probabilistic else 1))
+        self.layers = nn.ModuleList(EnsembleLinear(ensemble_size, fan_in, fan_out)
+                                    for fan_in, fan_out in pairwise(widths))
         decays = weight_decays if weight_decays is not None else default_weight_decays(num_layers)
         if len(decays) != num_layers + 1:
             raise ValueError(f"weight_decays needs {num_layers + 1} values (one per linear "
@@ -87,43 +92,67 @@ class ProbabilisticEnsemble(nn.Module):
         self.min_logvar = nn.Parameter(torch.full((obs_dim,), -10.0))
         self.register_buffer("elites", torch.arange(num_elites))
 
-    @property
-    def ensemble_size(self) -> int:
-        return len(self.members)
-
     def fit_normalizers(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> None:
         """Input and target statistics from training data ``[N, S]``, ``[N, A]``, ``[N, S]``."""
         self.input_normalizer.fit(torch.cat([obs, act], dim=-1))
         self.delta_normalizer.fit(next_obs - obs)
 
+    def forward(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
+        """Every member on its own batch: ``obs [E, B, S]``, ``act [E, B, A]`` -> normalised-delta
+        mean and bounded log-variance ``[E, B, S]``."""
+        x = self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
+        for layer in self.layers[:-1]:
+            x = F.silu(layer(x))
+        return self._gaussian(self.layers[-1](x))
+
     def member_forward(self, member: int, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
         """Normalised-delta mean and bounded log-variance ``[B, S]`` of one member (log-variance
         ``0`` for a deterministic ensemble)."""
         x = self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
-        mean, logvar = self.members[member](x)
-        if logvar is None:
+        for layer in self.layers[:-1]:
+            x = F.silu(layer.member(member, x))
+        return self._gaussian(self.layers[-1].member(member, x))
+
+    def _gaussian(self, out: Tensor) -> tuple[Tensor, Tensor]:
+        """Split the last layer's output ``[..., S or 2S]`` into the mean and the soft-bounded
+        log-variance."""
+        mean = out[..., :self.obs_dim]
+        if not self.probabilistic:
             return mean, torch.zeros_like(mean)
-        logvar = self.max_logvar - F.softplus(self.max_logvar - logvar)
+        logvar = self.max_logvar - F.softplus(self.max_logvar - out[..., self.obs_dim:])
         return mean, self.min_logvar + F.softplus(logvar - self.min_logvar)
 
-    def loss(self, member: int, obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
-        """Training loss of one member on a batch: Gaussian NLL (or MSE) of the normalised
-        delta, plus the log-variance bound regulariser and weight decay."""
+    def loss(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
+        """Training loss on one batch per member (``[E, B, .]``), summed over the members: each
+        member's Gaussian NLL (or MSE) of the normalised delta plus the log-variance bound
+        regulariser, plus the weight decay of every member's layers."""
         target = self.delta_normalizer.normalize(next_obs - obs)
-        mean, logvar = self.member_forward(member, obs, act)
+        mean, logvar = self(obs, act)
         if self.probabilistic:
-            loss = ((mean - target).square() * torch.exp(-logvar) + logvar).mean()
-            loss = loss + 0.01 * (self.max_logvar.sum() - self.min_logvar.sum()) / self.obs_dim
+            nll = ((mean - target).square() * torch.exp(-logvar) + logvar).mean(dim=(1, 2))
+            bounds = 0.01 * (self.max_logvar.sum() - self.min_logvar.sum()) / self.obs_dim
+            loss = nll.sum() + self.ensemble_size * bounds
         else:
-            loss = (mean - target).square().mean()
-        decay = sum(d * layer.weight.square().sum() for d, layer in
-                    zip(self.weight_decays, self.members[member].linear_layers(), strict=True))
+            loss = (mean - target).square().mean(dim=(1, 2)).sum()
+        decay = sum(d * layer.weight.square().sum()
+                    for d, layer in zip(self.weight_decays, self.layers, strict=True))
         return loss + decay
 
-    def mse(self, member: int, obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
-        """Mean squared error of the member's mean on normalised deltas."""
+    def mse(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
+        """Each member's mean squared error ``[E]`` on normalised deltas of the same data."""
         target = self.delta_normalizer.normalize(next_obs - obs)
-        return (self.member_forward(member, obs, act)[0] - target).square().mean()
+        return torch.stack([(self.member_forward(m, obs, act)[0] - target).square().mean()
+                            for m in range(self.ensemble_size)])
+
+    def member_state(self, member: int) -> dict[str, Tensor]:
+        """A copy of member ``member``'s weights (the shared log-variance bounds excluded)."""
+        return {name: p[member].detach().clone() for name, p in self.layers.named_parameters()}
+
+    def load_member_state(self, member: int, state: dict[str, Tensor]) -> None:
+        """Overwrite member ``member``'s weights with a ``member_state`` copy."""
+        with torch.no_grad():
+            for name, p in self.layers.named_parameters():
+                p[member].copy_(state[name])
 
     def sample_next(self, member: int, obs: Tensor, act: Tensor,
                     generator: torch.Generator | None) -> Tensor:

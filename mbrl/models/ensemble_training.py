@@ -3,7 +3,6 @@ that keeps each member's best weights, and elite selection (reference 003 eq. 5.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 
@@ -45,36 +44,34 @@ def train_ensemble(model: ProbabilisticEnsemble, buffer: ReplayBuffer,
     steps = max(math.ceil(size / batch_size), min_updates_per_epoch)
     result = EnsembleTrainResult()
     best = [math.inf] * members
-    best_states = [copy.deepcopy(m.state_dict()) for m in model.members]
+    best_states = [model.member_state(m) for m in range(members)]
     result.best_epochs = [-1] * members
     since_improved = 0
     bar = tqdm(range(max_epochs), desc="train ensemble", unit="epoch", disable=not progress,
                leave=False)
     for epoch in bar:
         model.train()
-        orders = [np.resize(rng.permutation(s), steps * batch_size) for s in samples]
-        losses = []
+        orders = torch.as_tensor(np.stack([np.resize(rng.permutation(s), steps * batch_size)
+                                           for s in samples]))  # [E, steps * batch]
+        losses = torch.zeros(steps)
         for step in range(steps):
-            loss = 0.0
-            for member, order in enumerate(orders):
-                rows = torch.as_tensor(order[step * batch_size:(step + 1) * batch_size])
-                loss = loss + model.loss(member, train["obs"][rows], train["act"][rows],
-                                         train["next_obs"][rows])
+            rows = orders[:, step * batch_size:(step + 1) * batch_size]  # [E, batch]
+            loss = model.loss(train["obs"][rows], train["act"][rows], train["next_obs"][rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(loss.item() / members)
+            losses[step] = loss.detach()
         model.eval()
         with torch.no_grad():
-            scores = [float(model.mse(m, validation["obs"], validation["act"],
-                                      validation["next_obs"])) for m in range(members)]
-        result.train_loss.append(float(np.mean(losses)))
+            scores = model.mse(validation["obs"], validation["act"],
+                               validation["next_obs"]).tolist()
+        result.train_loss.append(losses.mean().item() / members)
         result.validation_mse.append(scores)
         improved = False
         for member, score in enumerate(scores):
             if score < best[member] * 0.99 or best[member] == math.inf:
                 best[member], result.best_epochs[member] = score, epoch
-                best_states[member] = copy.deepcopy(model.members[member].state_dict())
+                best_states[member] = model.member_state(member)
                 improved = True
         bar.set_postfix(loss=f"{result.train_loss[-1]:.3f}", val=f"{np.mean(scores):.4f}")
         since_improved = 0 if improved else since_improved + 1
@@ -82,7 +79,7 @@ def train_ensemble(model: ProbabilisticEnsemble, buffer: ReplayBuffer,
             break
     bar.close()
     for member, state in enumerate(best_states):
-        model.members[member].load_state_dict(state)
+        model.load_member_state(member, state)
     ranking = torch.as_tensor(np.argsort(best)[:len(model.elites)])
     model.elites.copy_(ranking)
     result.best_validation_mse = best

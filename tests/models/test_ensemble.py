@@ -48,18 +48,56 @@ def test_training_learns_the_mean_and_the_aleatoric_variance():
 def test_log_variance_is_soft_bounded():
     model = small_ensemble()
     with torch.no_grad():
-        model.members[0].net[-1].bias.fill_(100.0)  # huge raw log-variance
+        model.layers[-1].bias[0].fill_(100.0)  # huge raw log-variance
     _, logvar = model.member_forward(0, torch.zeros(4, 2), torch.zeros(4, 1))
     assert (logvar <= model.max_logvar + 1e-3).all()  # soft: within softplus slack
+
+
+def test_stacked_and_per_member_paths_agree():
+    """Training runs the members stacked, planning one at a time: same numbers, same loss."""
+    torch.manual_seed(0)
+    model = small_ensemble()
+    model.fit_normalizers(torch.randn(50, 2), torch.randn(50, 1), torch.randn(50, 2))
+    obs, act, next_obs = torch.randn(3, 7, 2), torch.randn(3, 7, 1), torch.randn(3, 7, 2)
+    mean, logvar = model(obs, act)
+    for m in range(3):
+        member_mean, member_logvar = model.member_forward(m, obs[m], act[m])
+        torch.testing.assert_close(mean[m], member_mean)
+        torch.testing.assert_close(logvar[m], member_logvar)
+    target = model.delta_normalizer.normalize(next_obs - obs)
+    by_hand = sum(((mean[m] - target[m]).square() * (-logvar[m]).exp() + logvar[m]).mean()
+                  + 0.01 * (model.max_logvar.sum() - model.min_logvar.sum()) / 2
+                  for m in range(3))
+    by_hand = by_hand + sum(1e-5 * layer.weight.square().sum() for layer in model.layers)
+    torch.testing.assert_close(model.loss(obs, act, next_obs), by_hand)
+    torch.testing.assert_close(model.mse(obs[0], act[0], next_obs[0])[1],
+                               (model.member_forward(1, obs[0], act[0])[0]
+                                - model.delta_normalizer.normalize(next_obs[0] - obs[0])
+                                ).square().mean())
+
+
+def test_member_state_round_trip_touches_only_that_member():
+    torch.manual_seed(0)
+    model = small_ensemble()
+    x, a = torch.randn(4, 2), torch.randn(4, 1)
+    saved = model.member_state(1)
+    before = [model.member_forward(m, x, a)[0] for m in range(3)]
+    with torch.no_grad():
+        for p in model.layers.parameters():
+            p.add_(1.0)
+    model.load_member_state(1, saved)
+    after = [model.member_forward(m, x, a)[0] for m in range(3)]
+    assert torch.equal(after[1], before[1])
+    assert not torch.equal(after[0], before[0]) and not torch.equal(after[2], before[2])
 
 
 def test_propagation_modes_have_their_semantics():
     model = small_ensemble()
     with torch.no_grad():  # member m predicts a delta of exactly m (zero variance path: mean)
-        for m, member in enumerate(model.members):
-            for p in member.parameters():
-                p.zero_()
-            member.net[-1].bias[:2] = float(m)
+        for p in model.layers.parameters():
+            p.zero_()
+        for m in range(3):
+            model.layers[-1].bias[m, 0, :2] = float(m)
     states, actions = torch.zeros(12, 2), torch.zeros(12, 1)
     ts_inf = EnsembleDynamics(model, num_particles=6, mode="ts_inf", sample=False)
     out = ts_inf(states, actions)[:, 0]
@@ -115,8 +153,8 @@ def test_deterministic_variant_and_bad_settings():
     model = small_ensemble(probabilistic=False)
     _, logvar = model.member_forward(1, torch.zeros(3, 2), torch.zeros(3, 1))
     assert torch.equal(logvar, torch.zeros(3, 2))
-    assert math.isfinite(model.loss(0, torch.zeros(3, 2), torch.zeros(3, 1),
-                                    torch.ones(3, 2)).item())
+    assert math.isfinite(model.loss(torch.zeros(3, 3, 2), torch.zeros(3, 3, 1),
+                                    torch.ones(3, 3, 2)).item())
     with pytest.raises(ValueError, match="weight_decays needs 3"):
         ProbabilisticEnsemble(2, 1, num_layers=2, weight_decays=(1.0,))
     with pytest.raises(ValueError, match="num_elites"):
