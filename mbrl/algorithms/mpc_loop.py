@@ -30,6 +30,7 @@ from mbrl.models import (
     train_ensemble,
 )
 from mbrl.models.propagation import MODES
+from mbrl.models.value import StateValue, fit_state_value
 from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
 from mbrl.util.run_folder import RunFolder
 from mbrl.util.seeding import derive_seed, numpy_generator, seed_torch, torch_generator
@@ -37,7 +38,7 @@ from planners import CEM, ICEM, MPC, MPPI, Planner, Problem, RandomShooting
 from planners.problem import Dynamics
 
 # purposes for derived seeds: (seed, episode, purpose)
-_ENV, _POLICY, _TRAIN, _PLANNER, _PROPAGATION = range(5)
+_ENV, _POLICY, _TRAIN, _PLANNER, _PROPAGATION, _VALUE = range(6)
 
 
 @dataclass
@@ -59,6 +60,22 @@ class DynamicsModelConfig:
     probabilistic: bool = True
     propagation: str = "ts_inf"
     num_particles: int = 20
+
+
+@dataclass
+class TerminalValueConfig:
+    """A learned ``V(s)`` added as ``discount^H V(s_H)`` to every planned sequence's score, with
+    in-horizon rewards discounted alike (``mbrl.models.value``); refitted to TD(lambda)
+    returns of the buffer before every MPC episode."""
+
+    enabled: bool = False
+    discount: float = 0.99
+    lam: float = 0.95
+    hidden_size: int = 64
+    num_layers: int = 2
+    learning_rate: float = 1e-3
+    rounds: int = 5
+    epochs_per_round: int = 5
 
 
 PLANNERS = ("random_shooting", "cem", "icem", "mppi")
@@ -112,6 +129,7 @@ class MBRLConfig:
     buffer_capacity: int = 1_000_000
     model: DynamicsModelConfig = field(default_factory=DynamicsModelConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
+    terminal_value: TerminalValueConfig = field(default_factory=TerminalValueConfig)
     output_dir: str = "runs"
     progress: bool = True
 
@@ -130,11 +148,18 @@ class MBRLConfig:
         if self.model.kind == "ensemble" and self.model.propagation not in MODES:
             raise ValueError(f"model.propagation must be one of {MODES}, got "
                              f"{self.model.propagation!r}")
+        value = self.terminal_value
+        if not (0.0 < value.discount <= 1.0 and 0.0 <= value.lam <= 1.0):
+            raise ValueError("terminal_value needs discount in (0, 1] and lam in [0, 1], got "
+                             f"{value.discount} and {value.lam}")
+        if value.rounds < 1 or value.epochs_per_round < 1:
+            raise ValueError("terminal_value.rounds and epochs_per_round must be >= 1")
 
 
-def build_problem(task: TaskSpec, model: Dynamics, horizon: int,
-                  num_particles: int = 1) -> Problem:
-    """The planning problem: learned dynamics + the task's exact reward and termination."""
+def build_problem(task: TaskSpec, model: Dynamics, horizon: int, num_particles: int = 1,
+                  terminal_value: StateValue | None = None, discount: float = 1.0) -> Problem:
+    """The planning problem: learned dynamics + the task's exact reward and termination (and
+    optionally a learned terminal value with its discount)."""
     space = task.action_space
     if not isinstance(space, gym.spaces.Box):
         raise ValueError(f"task {task.name} has {type(space).__name__} actions; the MPC loop "
@@ -142,7 +167,7 @@ def build_problem(task: TaskSpec, model: Dynamics, horizon: int,
     return Problem(dynamics=model, reward_fn=task.reward_fn, termination_fn=task.termination_fn,
                    action_low=torch.as_tensor(space.low, dtype=torch.float32),
                    action_high=torch.as_tensor(space.high, dtype=torch.float32), horizon=horizon,
-                   num_particles=num_particles)
+                   num_particles=num_particles, terminal_value=terminal_value, discount=discount)
 
 
 class MBRLRun:
@@ -168,14 +193,20 @@ class MBRLRun:
                                      model_config.hidden_size, model_config.num_layers)
             weight_decay, self.dynamics, num_particles = model_config.weight_decay, self.model, 1
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=model_config.learning_rate,
-                                          weight_decay=weight_decay)
+                                          weight_decay=weight_decay, fused=True)
         self.buffer = ReplayBuffer(config.buffer_capacity, self.task.obs_dim, self.task.act_dim)
         self.episode, self.env_steps, self.wall_seconds = 0, 0, 0.0
         self.env = self.task.make_env(max_episode_steps=config.episode_steps)
         self.model.eval()
+        value_config = config.terminal_value
+        self.value = (StateValue(self.task.obs_dim, value_config.hidden_size,
+                                 value_config.num_layers) if value_config.enabled else None)
+        self.value_optimizer = (None if self.value is None else torch.optim.Adam(
+            self.value.parameters(), lr=value_config.learning_rate, fused=True))
         self.mpc = MPC(build_planner(config.planner),
                        build_problem(self.task, self.dynamics, config.planner.horizon,
-                                     num_particles),
+                                     num_particles, self.value,
+                                     value_config.discount if value_config.enabled else 1.0),
                        config.planner.replan_every)
 
     @property
@@ -191,6 +222,9 @@ class MBRLRun:
             state = load_checkpoint(path)
             run.model.load_state_dict(state["model"])
             run.optimizer.load_state_dict(state["optimizer"])
+            if run.value is not None:
+                run.value.load_state_dict(state["value"])
+                run.value_optimizer.load_state_dict(state["value_optimizer"])
             run.episode, run.env_steps = int(state["episode"]), int(state["env_steps"])
             run.wall_seconds = float(state["wall_seconds"])
             run.buffer = ReplayBuffer.load(folder.checkpoint_dir / state["buffer_file"])
@@ -215,12 +249,13 @@ class MBRLRun:
     def _run_episode(self) -> dict[str, float]:
         config, episode = self.config, self.episode
         started = time.perf_counter()
-        val_mse, plan_ms = float("nan"), float("nan")
+        val_mse, value_mse, plan_ms = float("nan"), float("nan"), float("nan")
         if episode < config.random_episodes:
             policy = RandomPolicy(self.task.action_space,
                                   derive_seed(config.seed, episode, _POLICY))
         else:
             val_mse = self._train_model()
+            value_mse = self._fit_value()
             self.mpc.planner.generator = torch_generator(config.seed, episode, _PLANNER)
             if isinstance(self.dynamics, EnsembleDynamics):
                 self.dynamics.generator = torch_generator(config.seed, episode, _PROPAGATION)
@@ -236,7 +271,7 @@ class MBRLRun:
         self.wall_seconds += time.perf_counter() - started
         row = {"episode": episode, "mpc": int(policy is self.mpc),
                "return": outcome.episode_returns[0], "length": outcome.episode_lengths[0],
-               "env_steps": self.env_steps, "model_val_mse": val_mse,
+               "env_steps": self.env_steps, "model_val_mse": val_mse, "value_mse": value_mse,
                "ms_per_step": plan_ms, "wall_seconds": self.wall_seconds}
         self.folder.log("episodes", row, step=self.env_steps)
         self.folder.plot("episodes", "env_steps", "return", title=f"{config.task} (seed "
@@ -265,6 +300,18 @@ class MBRLRun:
         self.model.eval()
         return score
 
+    def _fit_value(self) -> float:
+        """Refit the terminal value (if any) to the buffer; return its final regression MSE."""
+        if self.value is None:
+            return float("nan")
+        config = self.config.terminal_value
+        rng = numpy_generator(self.config.seed, self.episode, _VALUE)
+        self.value.train()
+        mse = fit_state_value(self.value, self.buffer, self.value_optimizer, rng, config.discount,
+                              config.lam, config.rounds, config.epochs_per_round)
+        self.value.eval()
+        return mse
+
     def _checkpoint(self) -> None:
         directory = self.folder.checkpoint_dir
         buffer_file = f"buffer-{self.episode:05d}.npz"
@@ -272,7 +319,10 @@ class MBRLRun:
         save_checkpoint(directory / "latest.pt", {
             "episode": self.episode, "env_steps": self.env_steps,
             "wall_seconds": self.wall_seconds, "buffer_file": buffer_file,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()})
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            **({} if self.value is None else {
+                "value": self.value.state_dict(),
+                "value_optimizer": self.value_optimizer.state_dict()})})
         for old in directory.glob("buffer-*.npz"):
             if old.name != buffer_file:
                 old.unlink()

@@ -100,3 +100,24 @@ def test_pets_loop_with_an_ensemble_and_particles_resumes_identically(tmp_path):
     assert resumed == returns
     with pytest.raises(ValueError, match="model.kind"):
         run_mbrl(MBRLConfig(model=DynamicsModelConfig(kind="gp"), output_dir=str(tmp_path)))
+
+
+def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_path):
+    def config(root, episodes):
+        return load_config(MBRLConfig, None, [
+            "task=InvertedPendulum-v5", f"episodes={episodes}", "episode_steps=15",
+            "progress=false", "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
+            "planner.num_samples=30", "planner.horizon=4", "terminal_value.enabled=true",
+            "terminal_value.hidden_size=16", "terminal_value.rounds=2",
+            "terminal_value.epochs_per_round=2", f"output_dir={root}"])
+
+    folder, returns = run_mbrl(config(tmp_path / "full", 2))
+    rows = folder.read("episodes")
+    assert math.isnan(rows[0]["value_mse"]) and all(math.isfinite(r["value_mse"])
+                                                    for r in rows[1:])
+    short, _ = run_mbrl(config(tmp_path / "split", 1))
+    _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
+    assert resumed == returns
+    with pytest.raises(ValueError, match="terminal_value needs discount"):
+        run_mbrl(load_config(MBRLConfig, None, ["terminal_value.discount=0",
+                                                f"output_dir={tmp_path}"]))

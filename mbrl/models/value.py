@@ -1,0 +1,75 @@
+"""A learned state value for the end of a planning horizon (POLO, Lowrey et al. 2019; LOOP,
+Sikchi et al. 2021).
+
+A planner that scores H-step sequences by their return cannot tell apart states whose futures
+differ only after the horizon. On alive-bonus tasks (InvertedPendulum) every surviving sequence
+scores the same and the cart drifts into the end of its rail. ``StateValue`` estimates the
+discounted return of the data-collecting policy from a state. Passed as
+``Problem.terminal_value`` it adds ``gamma^H V(s_H)`` to each sequence's score.
+
+``fit_state_value`` regresses ``V`` on TD(lambda) returns of the buffer's episodes (reference
+000 eqs. 23-52), recomputing the targets from the current ``V`` every round. It does not
+bootstrap after a termination, and after a truncation it bootstraps from ``V`` of the final
+observation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mbrl.agents.returns import lambda_returns
+from mbrl.data.buffer import ReplayBuffer
+from mbrl.models.mlp_dynamics import mlp
+from mbrl.models.normalizer import Normalizer
+
+
+class StateValue(nn.Module):
+    """``V(obs [B, S]) -> [B]``: an MLP on normalised observations."""
+
+    def __init__(self, obs_dim: int, hidden_size: int = 64, num_layers: int = 2) -> None:
+        super().__init__()
+        self.obs_dim = obs_dim
+        self.normalizer = Normalizer(obs_dim)
+        self.net = mlp(obs_dim, 1, hidden_size, num_layers)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        if obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"obs must be [..., {self.obs_dim}], got {tuple(obs.shape)}")
+        return self.net(self.normalizer.normalize(obs)).squeeze(-1)
+
+
+def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.optim.Optimizer,
+                    rng: np.random.Generator, discount: float = 0.99, lam: float = 0.95,
+                    rounds: int = 5, epochs_per_round: int = 5, batch_size: int = 256
+                    ) -> float:
+    """Fit ``value`` to TD(lambda) returns of the buffer's transitions (stored oldest first,
+    episode after episode). Each round recomputes the targets with the current ``value`` and
+    then runs ``epochs_per_round`` passes of MSE regression. Returns the final mean squared
+    error against the last targets."""
+    if len(buffer) < 1:
+        raise ValueError("fit_state_value needs a non-empty buffer")
+    if rounds < 1 or epochs_per_round < 1:
+        raise ValueError(f"rounds and epochs_per_round must be >= 1, got {rounds} and "
+                         f"{epochs_per_round}")
+    data = buffer.get().to_torch()
+    obs, next_obs = data["obs"], data["next_obs"]
+    column = {name: data[name][:, None] for name in ("rew", "terminated", "truncated")}
+    value.normalizer.fit(obs)
+    size = len(obs)
+    for _ in range(rounds):
+        with torch.no_grad():
+            targets = lambda_returns(column["rew"], value(obs)[:, None], value(next_obs)[:, None],
+                                     column["terminated"], column["truncated"], discount,
+                                     lam)[:, 0]
+        for _ in range(epochs_per_round):
+            order = torch.as_tensor(rng.permutation(size))
+            for start in range(0, size, batch_size):
+                rows = order[start:start + batch_size]
+                loss = (value(obs[rows]) - targets[rows]).square().mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+    with torch.no_grad():
+        return float((value(obs) - targets).square().mean())

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+
+from mbrl.data import ReplayBuffer
+from mbrl.models.value import StateValue, fit_state_value
+
+
+def countdown_buffer(episodes=20, length=10, truncate_last=False):
+    """The observation is the number of steps left; reward 1 per step; the episode terminates
+    after its last step (or, for the final episode with ``truncate_last``, is cut 3 steps
+    early by a time limit)."""
+    buffer = ReplayBuffer(episodes * length, 1, 1)
+    for episode in range(episodes):
+        cut = truncate_last and episode == episodes - 1
+        left = np.arange(length, 3 if cut else 0, -1, dtype=np.float32)[:, None]
+        steps = len(left)
+        terminated, truncated = np.zeros(steps, bool), np.zeros(steps, bool)
+        (truncated if cut else terminated)[-1] = True
+        buffer.add(left, np.zeros((steps, 1), np.float32), np.ones(steps, np.float32),
+                   left - 1, terminated, truncated)
+    return buffer
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.8, 1.0])
+def test_value_fits_discounted_survival_of_terminating_episodes(lam):
+    torch.manual_seed(0)
+    gamma = 0.9
+    value = StateValue(1, hidden_size=32)
+    optimizer = torch.optim.Adam(value.parameters(), lr=1e-2)
+    fit_state_value(value, countdown_buffer(truncate_last=True), optimizer,
+                    np.random.default_rng(0), discount=gamma, lam=lam, rounds=12,
+                    epochs_per_round=10, batch_size=64)
+    left = torch.arange(1, 11, dtype=torch.float32)
+    truth = (1 - gamma ** left) / (1 - gamma)  # V(k steps left) = sum_{t<k} gamma^t
+    with torch.no_grad():
+        torch.testing.assert_close(value(left[:, None]), truth, atol=0.15, rtol=0.0)
+
+
+def test_value_input_checks():
+    value = StateValue(3)
+    with pytest.raises(ValueError, match=r"obs must be \[..., 3\]"):
+        value(torch.zeros(2, 4))
+    optimizer = torch.optim.Adam(value.parameters())
+    with pytest.raises(ValueError, match="non-empty"):
+        fit_state_value(value, ReplayBuffer(5, 3, 1), optimizer, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="rounds"):
+        fit_state_value(value, countdown_buffer(), optimizer, np.random.default_rng(0),
+                        rounds=0)
