@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mbrl.agents.networks import ACTIVATIONS, Categorical, mlp, space_dims
+from mbrl.agents.networks import ACTIVATIONS, Categorical, StackedMLP, mlp, space_dims
 from mbrl.data.buffer import FIELDS, Batch, ReplayBuffer
 
 
@@ -52,7 +52,7 @@ class SACConfig:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
 
 
-class TwinQ(nn.Module):
+class TwinQ(StackedMLP):
     """Two MLP critics with stacked weights, evaluated with one batched matmul per layer.
 
     ``forward(x [B, D]) -> [2, B, out]``. For continuous actions ``x`` is ``[obs, act]`` and
@@ -60,24 +60,7 @@ class TwinQ(nn.Module):
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...], activation: str) -> None:
-        super().__init__()
-        sizes = [in_dim, *hidden, out_dim]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-            layers = [nn.Linear(fan_in, fan_out) for _ in range(2)]  # PyTorch's default init
-            self.weights.append(torch.stack([layer.weight.detach().T for layer in layers]))
-            self.biases.append(torch.stack([layer.bias.detach()[None] for layer in layers]))
-        self.activation = ACTIVATIONS[activation]()
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = x.expand(2, *x.shape)
-        last = len(self.weights) - 1
-        for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(bias, h, weight)
-            if index < last:
-                h = self.activation(h)
-        return h
+        super().__init__(2, [in_dim, *hidden, out_dim], activation)
 
 
 class SquashedGaussianActor(nn.Module):

@@ -120,3 +120,23 @@ def test_bad_spaces_and_layers_raise():
     with pytest.raises(ValueError, match="activation"):
         mlp([3, 4], "sigmoidish")
     assert math.isclose(float(Categorical(torch.zeros(1, 4)).entropy()), math.log(4), rel_tol=1e-6)
+
+
+def test_actor_critic_runs_policy_and_value_as_independent_stacked_members():
+    torch.manual_seed(0)
+    policy = ActorCritic(gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(4), (8, 8))
+    obs = torch.randn(6, 3)
+    dist, value = policy(obs)
+    torch.testing.assert_close(value, policy.value(obs))
+    torch.testing.assert_close(dist.log_probs, policy.distribution(obs).log_probs)
+    dist.entropy().sum().backward()  # the policy's loss must leave the value member untouched
+    for weight in policy.networks.weights:
+        assert weight.grad[1].abs().sum() == 0 and weight.grad[0].abs().sum() > 0
+    policy.zero_grad()
+    policy.value(obs).sum().backward()
+    for weight in policy.networks.weights:
+        assert weight.grad[0].abs().sum() == 0
+    # orthogonal init with the PPO gains: policy output 0.01, value output 1.0
+    last = policy.networks.weights[-1]
+    torch.testing.assert_close(last[0].T @ last[0], 1e-4 * torch.eye(4))
+    torch.testing.assert_close(last[1, :, :1].T @ last[1, :, :1], torch.eye(1))
