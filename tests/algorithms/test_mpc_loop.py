@@ -121,3 +121,8 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
     with pytest.raises(ValueError, match="terminal_value needs discount"):
         run_mbrl(load_config(MBRLConfig, None, ["terminal_value.discount=0",
                                                 f"output_dir={tmp_path}"]))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in MBRL_PRESETS.glob("*.yaml")))
+def test_every_preset_loads_and_validates(name):
+    load_config(MBRLConfig, preset_path(name, MBRL_PRESETS), []).validate()
