@@ -44,8 +44,9 @@ def mlp(sizes: list[int], activation: str = "tanh",
 class StackedMLP(nn.Module):
     """``members`` independent MLPs of one shape with stacked weights (``[M, in, out]`` per
     layer), all evaluated with one batched matmul per layer: ``forward(x [B, D]) -> [M, B,
-    out]``. On small networks this halves the per-op overhead of running them one by one, for
-    the forward pass, the backward pass and the optimiser alike.
+    out]``. It halves the number of ops (forward, backward and optimiser) of running two networks
+    one by one, which dominates on small ones: a PPO minibatch step with 64 x 64 policy and
+    value networks took 0.83x the time.
 
     Each member is initialised as ``mlp(sizes, activation, output_gains[m])`` would be (PyTorch's
     default without ``output_gains``)."""
