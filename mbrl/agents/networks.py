@@ -74,6 +74,15 @@ class StackedMLP(nn.Module):
                 h = self.activation(h)
         return h
 
+    def member(self, index: int, x: Tensor) -> Tensor:
+        """Member ``index`` alone: ``[B, D] -> [B, out]`` (when the others are not needed)."""
+        last = len(self.weights) - 1
+        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.addmm(bias[index, 0], x, weight[index])
+            if layer < last:
+                x = self.activation(x)
+        return x
+
 
 class Categorical:
     """Categorical distribution over the last dimension of ``logits [B, K]``."""
@@ -229,31 +238,35 @@ class ActorCritic(nn.Module):
         self.register_buffer("action_low", torch.as_tensor(action_space.low) if box else None)
         self.register_buffer("action_high", torch.as_tensor(action_space.high) if box else None)
 
-    def _heads(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        """Policy-head output ``[B, act_dim]`` and ``V [B]`` from one pass over ``obs [B, S]``."""
-        if self.obs_normalizer is not None:
-            obs = self.obs_normalizer.normalize(obs)
-        if self.networks is not None:
-            out = self.networks(obs)
-            return out[0], out[1, :, 0]
-        features = self.trunk(obs)
-        return self.policy_head(features), self.value_head(features).squeeze(-1)
+    def _normalized(self, obs: Tensor) -> Tensor:
+        return obs if self.obs_normalizer is None else self.obs_normalizer.normalize(obs)
 
     def _policy(self, out: Tensor) -> Categorical | DiagonalGaussian:
         return Categorical(out) if self.discrete else DiagonalGaussian(out, self.log_std)
 
     def distribution(self, obs: Tensor) -> Categorical | DiagonalGaussian:
         """The policy at ``obs [B, S]``."""
-        return self._policy(self._heads(obs)[0])
+        obs = self._normalized(obs)
+        if self.networks is not None:
+            return self._policy(self.networks.member(0, obs))
+        return self._policy(self.policy_head(self.trunk(obs)))
 
     def value(self, obs: Tensor) -> Tensor:
         """``V(obs) [B]``."""
-        return self._heads(obs)[1]
+        obs = self._normalized(obs)
+        if self.networks is not None:
+            return self.networks.member(1, obs)[:, 0]
+        return self.value_head(self.trunk(obs)).squeeze(-1)
 
     def forward(self, obs: Tensor) -> tuple[Categorical | DiagonalGaussian, Tensor]:
-        """``(policy, V [B])`` at ``obs [B, S]``."""
-        out, value = self._heads(obs)
-        return self._policy(out), value
+        """``(policy, V [B])`` at ``obs [B, S]`` in one pass (both members at once, or one
+        trunk)."""
+        obs = self._normalized(obs)
+        if self.networks is not None:
+            out = self.networks(obs)
+            return self._policy(out[0]), out[1, :, 0]
+        features = self.trunk(obs)
+        return self._policy(self.policy_head(features)), self.value_head(features).squeeze(-1)
 
     def env_action(self, actions: Tensor) -> np.ndarray:
         """Actions as the environment takes them: indices, or Gaussian samples clipped to the

@@ -114,15 +114,18 @@ class PPO(OnPolicyAgent):
         rewards = rollout.rewards
         if self.reward_scaler is not None:
             rewards = self.reward_scaler(rewards, rollout.terminated | rollout.truncated)
-        values, next_values = self.values(rollout)
-        advantages, returns = gae(rewards, values, next_values, rollout.terminated,
-                                  rollout.truncated, cfg.gamma, cfg.gae_lambda)
         obs = rollout.obs.reshape(-1, rollout.obs.shape[-1])
+        with torch.no_grad():  # the frozen old policy and values in one pass
+            old_dist, old_values = self.policy(obs)
+            next_values = self.policy.value(rollout.next_obs.reshape(obs.shape))
+        shape = rollout.rewards.shape
+        advantages, returns = gae(rewards, old_values.reshape(shape), next_values.reshape(shape),
+                                  rollout.terminated, rollout.truncated, cfg.gamma,
+                                  cfg.gae_lambda)
         actions = rollout.actions.reshape(rollout.num_steps, *rollout.actions.shape[2:])
-        old_log_probs, old_values = rollout.log_probs.reshape(-1), values.reshape(-1)
+        old_log_probs = rollout.log_probs.reshape(-1)
         advantages, returns = advantages.reshape(-1), returns.reshape(-1)
-        with torch.no_grad():
-            old_dist = self.policy.distribution(obs).detach()
+        old_dist = old_dist.detach()
 
         stats: dict[str, list[Tensor]] = {k: [] for k in
                                          ("policy_loss", "value_loss", "entropy", "kl",
