@@ -133,9 +133,10 @@ class Reinforce(OnPolicyAgent):
                 continue
             baseline = weighted[name] / squared[name].clamp_min(1e-12)
             p.grad = -(plain[name] - baseline * total[name]) / len(returns)
-            baseline_size.append(baseline.abs().mean())
+            scored = squared[name] > 0  # the value network's stacked slices have no score
+            baseline_size.append(baseline[scored].abs())
         norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
                                               self.max_grad_norm or float("inf"))
         self.optimizer.step()
         return {"samples": float(len(returns)), "grad_norm": float(norm),
-                "mean_abs_baseline": float(torch.stack(baseline_size).mean())}
+                "mean_abs_baseline": float(torch.cat(baseline_size).mean())}
