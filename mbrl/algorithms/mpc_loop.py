@@ -222,6 +222,9 @@ class MBRLRun:
             state = load_checkpoint(path)
             run.model.load_state_dict(state["model"])
             run.optimizer.load_state_dict(state["optimizer"])
+            if (run.value is not None) != ("value" in state):
+                raise ValueError(f"{path} was saved with terminal_value.enabled="
+                                 f"{'value' in state}; resume it with the same setting")
             if run.value is not None:
                 run.value.load_state_dict(state["value"])
                 run.value_optimizer.load_state_dict(state["value_optimizer"])

@@ -118,6 +118,10 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
     short, _ = run_mbrl(config(tmp_path / "split", 1))
     _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
     assert resumed == returns
+    without_value = config(tmp_path / "split", 3)
+    without_value.terminal_value.enabled = False
+    with pytest.raises(ValueError, match="saved with terminal_value.enabled=True"):
+        run_mbrl(without_value, resume_dir=short.root)
     with pytest.raises(ValueError, match="terminal_value needs discount"):
         run_mbrl(load_config(MBRLConfig, None, ["terminal_value.discount=0",
                                                 f"output_dir={tmp_path}"]))
