@@ -15,6 +15,8 @@ observation.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -26,28 +28,48 @@ from mbrl.models.normalizer import Normalizer
 
 
 class StateValue(nn.Module):
-    """``V(obs [B, S]) -> [B]``: an MLP on normalised observations."""
+    """``V(obs [B, S]) -> [B]``: an MLP on normalised observations whose output is rescaled to
+    the statistics of the returns it was last fitted to (PopArt, van Hasselt et al. 2016), so
+    that returns in the hundreds are learned as fast as returns near one."""
 
     def __init__(self, obs_dim: int, hidden_size: int = 64, num_layers: int = 2) -> None:
         super().__init__()
         self.obs_dim = obs_dim
         self.normalizer = Normalizer(obs_dim)
+        self.return_normalizer = Normalizer(1)
         self.net = mlp(obs_dim, 1, hidden_size, num_layers)
 
     def forward(self, obs: Tensor) -> Tensor:
+        return self.return_normalizer.denormalize(self.normalized(obs)).squeeze(-1)
+
+    def normalized(self, obs: Tensor) -> Tensor:
+        """The value in normalised return units, ``[B, 1]``."""
         if obs.shape[-1] != self.obs_dim:
             raise ValueError(f"obs must be [..., {self.obs_dim}], got {tuple(obs.shape)}")
-        return self.net(self.normalizer.normalize(obs)).squeeze(-1)
+        return self.net(self.normalizer.normalize(obs))
+
+    @torch.no_grad()
+    def rescale_returns(self, returns: Tensor) -> None:
+        """Refit the return statistics to ``returns [N]`` and rescale the output layer so that
+        every value ``V(obs)`` stays exactly what it was."""
+        out = self.net[-1]
+        old_mean, old_std = self.return_normalizer.mean.clone(), self.return_normalizer.std.clone()
+        self.return_normalizer.fit(returns[:, None])
+        new_mean, new_std = self.return_normalizer.mean, self.return_normalizer.std
+        out.weight.mul_(old_std / new_std)
+        out.bias.copy_((old_std * out.bias + old_mean - new_mean) / new_std)
 
 
 def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.optim.Optimizer,
                     rng: np.random.Generator, discount: float = 0.99, lam: float = 0.95,
-                    rounds: int = 5, epochs_per_round: int = 5, batch_size: int = 256
-                    ) -> float:
+                    rounds: int = 5, epochs_per_round: int = 5, batch_size: int = 256,
+                    min_updates_per_epoch: int = 20) -> float:
     """Fit ``value`` to TD(lambda) returns of the buffer's transitions (stored oldest first,
-    episode after episode). Each round recomputes the targets with the current ``value`` and
-    then runs ``epochs_per_round`` passes of MSE regression. Returns the final mean squared
-    error against the last targets."""
+    episode after episode). Each round recomputes the targets with the current ``value``,
+    rescales its output to their statistics and then runs ``epochs_per_round`` passes of MSE
+    regression in normalised return units; on small data an epoch repeats the pass until it
+    has made ``min_updates_per_epoch`` updates. Returns the final mean squared error against
+    the last targets, in return units."""
     if len(buffer) < 1:
         raise ValueError("fit_state_value needs a non-empty buffer")
     if rounds < 1 or epochs_per_round < 1:
@@ -58,16 +80,19 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
     column = {name: data[name][:, None] for name in ("rew", "terminated", "truncated")}
     value.normalizer.fit(obs)
     size = len(obs)
+    passes = max(1, math.ceil(min_updates_per_epoch / math.ceil(size / batch_size)))
     for _ in range(rounds):
         with torch.no_grad():
             targets = lambda_returns(column["rew"], value(obs)[:, None], value(next_obs)[:, None],
                                      column["terminated"], column["truncated"], discount,
                                      lam)[:, 0]
-        for _ in range(epochs_per_round):
+        value.rescale_returns(targets)
+        normalized_targets = value.return_normalizer.normalize(targets[:, None])
+        for _ in range(epochs_per_round * passes):
             order = torch.as_tensor(rng.permutation(size))
             for start in range(0, size, batch_size):
                 rows = order[start:start + batch_size]
-                loss = (value(obs[rows]) - targets[rows]).square().mean()
+                loss = (value.normalized(obs[rows]) - normalized_targets[rows]).square().mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
