@@ -12,6 +12,7 @@ draw comes from a generator derived from ``(seed, episode)``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class DynamicsModelConfig:
     probabilistic: bool = True
     propagation: str = "ts_inf"
     num_particles: int = 20
+    retrain_every: int | None = None  # also refit (model and value) every k steps of an episode
 
 
 @dataclass
@@ -142,6 +144,9 @@ class MBRLConfig:
             raise ValueError("random_episodes must be >= 1: the model needs data to start from")
         if self.episode_steps is not None and self.episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1 or null, got {self.episode_steps}")
+        if self.model.retrain_every is not None and self.model.retrain_every < 1:
+            raise ValueError(f"model.retrain_every must be >= 1 or null, got "
+                             f"{self.model.retrain_every}")
         build_planner(self.planner)
         if self.model.kind not in ("mlp", "ensemble"):
             raise ValueError(f"model.kind must be 'mlp' or 'ensemble', got {self.model.kind!r}")
@@ -253,26 +258,28 @@ class MBRLRun:
         config, episode = self.config, self.episode
         started = time.perf_counter()
         val_mse, value_mse, plan_ms = float("nan"), float("nan"), float("nan")
+        random_policy = RandomPolicy(self.task.action_space,
+                                     derive_seed(config.seed, episode, _POLICY))
         if episode < config.random_episodes:
-            policy = RandomPolicy(self.task.action_space,
-                                  derive_seed(config.seed, episode, _POLICY))
+            policy = random_policy
         else:
-            val_mse = self._train_model()
-            value_mse = self._fit_value()
+            val_mse, value_mse = self._refit(0)
             self.mpc.planner.generator = torch_generator(config.seed, episode, _PLANNER)
             if isinstance(self.dynamics, EnsembleDynamics):
                 self.dynamics.generator = torch_generator(config.seed, episode, _PROPAGATION)
             policy = self.mpc
+            if config.model.retrain_every is not None:
+                policy = RefittingPolicy(self.mpc, config.model.retrain_every, self._refit)
         plan_started = time.perf_counter()
         with torch.no_grad():
             outcome = collect(self.env, policy, episodes=1, buffer=self.buffer,
                               seed=derive_seed(config.seed, episode, _ENV),
                               progress=config.progress and "episode")
-        if policy is self.mpc:
+        if policy is not random_policy:
             plan_ms = 1000 * (time.perf_counter() - plan_started) / outcome.steps
         self.env_steps += outcome.steps
         self.wall_seconds += time.perf_counter() - started
-        row = {"episode": episode, "mpc": int(policy is self.mpc),
+        row = {"episode": episode, "mpc": int(policy is not random_policy),
                "return": outcome.episode_returns[0], "length": outcome.episode_lengths[0],
                "env_steps": self.env_steps, "model_val_mse": val_mse, "value_mse": value_mse,
                "ms_per_step": plan_ms, "wall_seconds": self.wall_seconds}
@@ -283,10 +290,15 @@ class MBRLRun:
         self._checkpoint()
         return row
 
-    def _train_model(self) -> float:
+    def _refit(self, step: int) -> tuple[float, float]:
+        """Refit the model and the terminal value (if any) to the buffer, at ``step`` of the
+        episode; return the model's validation MSE and the value's regression MSE."""
+        return self._train_model(step), self._fit_value(step)
+
+    def _train_model(self, step: int) -> float:
         """Fit the model to the buffer; return its (mean over members) validation MSE."""
         config, model_config = self.config, self.config.model
-        rng = numpy_generator(config.seed, self.episode, _TRAIN)
+        rng = numpy_generator(config.seed, self.episode, _TRAIN, *_step_key(step))
         self.model.train()
         if isinstance(self.model, ProbabilisticEnsemble):
             result = train_ensemble(self.model, self.buffer, self.optimizer, rng,
@@ -303,12 +315,12 @@ class MBRLRun:
         self.model.eval()
         return score
 
-    def _fit_value(self) -> float:
+    def _fit_value(self, step: int) -> float:
         """Refit the terminal value (if any) to the buffer; return its final regression MSE."""
         if self.value is None:
             return float("nan")
         config = self.config.terminal_value
-        rng = numpy_generator(self.config.seed, self.episode, _VALUE)
+        rng = numpy_generator(self.config.seed, self.episode, _VALUE, *_step_key(step))
         self.value.train()
         mse = fit_state_value(self.value, self.buffer, self.value_optimizer, rng, config.discount,
                               config.lam, config.rounds, config.epochs_per_round)
@@ -329,6 +341,33 @@ class MBRLRun:
         for old in directory.glob("buffer-*.npz"):
             if old.name != buffer_file:
                 old.unlink()
+
+
+def _step_key(step: int) -> tuple[int, ...]:
+    """Seed keys for a refit at ``step`` of an episode (none at its start, as before refits
+    within episodes existed, so earlier runs reproduce)."""
+    return (step,) if step else ()
+
+
+class RefittingPolicy:
+    """MPC that refits the model (and value) to the buffer every ``every`` steps of an episode,
+    so that a long episode plans with what its own first steps taught (mbrl-lib's
+    ``freq_train_model``). ``refit(step)`` is called with the step of the episode."""
+
+    def __init__(self, mpc: MPC, every: int, refit: Callable[[int], object]) -> None:
+        self.mpc, self.every, self.refit = mpc, every, refit
+        self.steps = 0
+
+    def reset(self) -> None:
+        self.mpc.reset()
+        self.steps = 0
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        if self.steps and self.steps % self.every == 0:
+            with torch.enable_grad():
+                self.refit(self.steps)
+        self.steps += 1
+        return self.mpc.act(obs, deterministic)
 
 
 def run_mbrl(config: MBRLConfig, resume_dir: str | Path | None = None) -> tuple[RunFolder,

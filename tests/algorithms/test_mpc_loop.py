@@ -4,7 +4,13 @@ import pytest
 
 from experiments.presets import MBRL_PRESETS, preset_path
 from experiments.run_mbrl import main
-from mbrl.algorithms.mpc_loop import DynamicsModelConfig, MBRLConfig, PlannerConfig, run_mbrl
+from mbrl.algorithms.mpc_loop import (
+    DynamicsModelConfig,
+    MBRLConfig,
+    MBRLRun,
+    PlannerConfig,
+    run_mbrl,
+)
 from mbrl.util.config import load_config
 
 
@@ -124,6 +130,28 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
         run_mbrl(without_value, resume_dir=short.root)
     with pytest.raises(ValueError, match="terminal_value needs discount"):
         run_mbrl(load_config(MBRLConfig, None, ["terminal_value.discount=0",
+                                                f"output_dir={tmp_path}"]))
+
+
+def test_refits_within_an_episode_every_k_steps_and_resumes_identically(tmp_path, monkeypatch):
+    def config(root, episodes):
+        config = tiny_config(root, episodes)
+        config.model.retrain_every = 8
+        return config
+
+    refits = []
+    original = MBRLRun._refit
+    monkeypatch.setattr(MBRLRun, "_refit",
+                        lambda run, step: refits.append((run.episode, step)) or original(run, step))
+    folder, returns = run_mbrl(config(tmp_path / "full", 2))
+    # 20-step MPC episodes: refits at the start and after 8 and 16 steps
+    assert refits == [(1, 0), (1, 8), (1, 16), (2, 0), (2, 8), (2, 16)]
+    assert [r["mpc"] for r in folder.read("episodes")] == [0, 1, 1]
+    short, _ = run_mbrl(config(tmp_path / "split", 1))
+    _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
+    assert resumed == returns
+    with pytest.raises(ValueError, match="model.retrain_every must be >= 1"):
+        run_mbrl(load_config(MBRLConfig, None, ["model.retrain_every=0",
                                                 f"output_dir={tmp_path}"]))
 
 
