@@ -258,10 +258,10 @@ class MBRLRun:
         config, episode = self.config, self.episode
         started = time.perf_counter()
         val_mse, value_mse, plan_ms = float("nan"), float("nan"), float("nan")
-        random_policy = RandomPolicy(self.task.action_space,
-                                     derive_seed(config.seed, episode, _POLICY))
-        if episode < config.random_episodes:
-            policy = random_policy
+        mpc = episode >= config.random_episodes
+        if not mpc:
+            policy = RandomPolicy(self.task.action_space,
+                                  derive_seed(config.seed, episode, _POLICY))
         else:
             val_mse, value_mse = self._refit(0)
             self.mpc.planner.generator = torch_generator(config.seed, episode, _PLANNER)
@@ -275,11 +275,11 @@ class MBRLRun:
             outcome = collect(self.env, policy, episodes=1, buffer=self.buffer,
                               seed=derive_seed(config.seed, episode, _ENV),
                               progress=config.progress and "episode")
-        if policy is not random_policy:
+        if mpc:
             plan_ms = 1000 * (time.perf_counter() - plan_started) / outcome.steps
         self.env_steps += outcome.steps
         self.wall_seconds += time.perf_counter() - started
-        row = {"episode": episode, "mpc": int(policy is not random_policy),
+        row = {"episode": episode, "mpc": int(mpc),
                "return": outcome.episode_returns[0], "length": outcome.episode_lengths[0],
                "env_steps": self.env_steps, "model_val_mse": val_mse, "value_mse": value_mse,
                "ms_per_step": plan_ms, "wall_seconds": self.wall_seconds}
