@@ -47,7 +47,7 @@ def test_rescaling_returns_keeps_every_value():
     assert value.return_normalizer.mean.item() > 90
 
 
-def test_long_survival_returns_are_fitted_at_default_settings():
+def test_long_survival_returns_are_fitted_at_the_default_learning_rate():
     """Returns up to ~63 (gamma 0.99, 100-step episodes) from 300 transitions at lr 1e-3:
     without the output rescaling and the floor on updates, V stays far below its targets."""
     torch.manual_seed(0)
