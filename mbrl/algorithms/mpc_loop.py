@@ -78,6 +78,8 @@ class TerminalValueConfig:
     learning_rate: float = 1e-3
     rounds: int = 5
     epochs_per_round: int = 5
+    ensemble_size: int = 1
+    pessimism: float = 0.0  # the planner sees mean - pessimism * std over the members
 
 
 PLANNERS = ("random_shooting", "cem", "icem", "mppi")
@@ -159,6 +161,9 @@ class MBRLConfig:
                              f"{value.discount} and {value.lam}")
         if value.rounds < 1 or value.epochs_per_round < 1:
             raise ValueError("terminal_value.rounds and epochs_per_round must be >= 1")
+        if value.ensemble_size < 1 or value.pessimism < 0:
+            raise ValueError("terminal_value needs ensemble_size >= 1 and pessimism >= 0, got "
+                             f"{value.ensemble_size} and {value.pessimism}")
 
 
 def build_problem(task: TaskSpec, model: Dynamics, horizon: int, num_particles: int = 1,
@@ -205,7 +210,8 @@ class MBRLRun:
         self.model.eval()
         value_config = config.terminal_value
         self.value = (StateValue(self.task.obs_dim, value_config.hidden_size,
-                                 value_config.num_layers) if value_config.enabled else None)
+                                 value_config.num_layers, value_config.ensemble_size,
+                                 value_config.pessimism) if value_config.enabled else None)
         self.value_optimizer = (None if self.value is None else torch.optim.Adam(
             self.value.parameters(), lr=value_config.learning_rate, fused=True))
         self.mpc = MPC(build_planner(config.planner),

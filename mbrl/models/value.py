@@ -11,6 +11,12 @@ discounted return of the data-collecting policy from a state. Passed as
 000 eqs. 23-52), recomputing the targets from the current ``V`` every round. It does not
 bootstrap after a termination, and after a truncation it bootstraps from ``V`` of the final
 observation.
+
+With ``ensemble_size > 1`` the value is an ensemble of independently initialised MLPs, and the
+planner sees ``mean - pessimism * std`` over the members. Away from the data the members
+disagree, so a pessimistic value stops the planner from steering into states where one MLP's
+extrapolation happens to promise a high return (on InvertedPendulum: an unvisited end of the
+rail).
 """
 
 from __future__ import annotations
@@ -20,39 +26,57 @@ import math
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from mbrl.agents.returns import lambda_returns
 from mbrl.data.buffer import ReplayBuffer
-from mbrl.models.mlp_dynamics import mlp
+from mbrl.models.ensemble import EnsembleLinear
 from mbrl.models.normalizer import Normalizer
 
 
 class StateValue(nn.Module):
-    """``V(obs [B, S]) -> [B]``: an MLP on normalised observations whose output is rescaled to
-    the statistics of the returns it was last fitted to (PopArt, van Hasselt et al. 2016), so
+    """``V(obs [B, S]) -> [B]``: an ensemble of ``ensemble_size`` MLPs on normalised
+    observations, scored as ``mean - pessimism * std`` over the members. The output is rescaled
+    to the statistics of the returns it was last fitted to (PopArt, van Hasselt et al. 2016), so
     that returns in the hundreds are learned as fast as returns near one."""
 
-    def __init__(self, obs_dim: int, hidden_size: int = 64, num_layers: int = 2) -> None:
+    def __init__(self, obs_dim: int, hidden_size: int = 64, num_layers: int = 2,
+                 ensemble_size: int = 1, pessimism: float = 0.0) -> None:
         super().__init__()
-        self.obs_dim = obs_dim
+        if ensemble_size < 1 or pessimism < 0:
+            raise ValueError(f"StateValue needs ensemble_size >= 1 and pessimism >= 0, got "
+                             f"{ensemble_size} and {pessimism}")
+        self.obs_dim, self.ensemble_size, self.pessimism = obs_dim, ensemble_size, pessimism
         self.normalizer = Normalizer(obs_dim)
         self.return_normalizer = Normalizer(1)
-        self.net = mlp(obs_dim, 1, hidden_size, num_layers)
+        sizes = [obs_dim] + [hidden_size] * num_layers + [1]
+        self.layers = nn.ModuleList(EnsembleLinear(ensemble_size, a, b)
+                                    for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
     def forward(self, obs: Tensor) -> Tensor:
+        values = self.members(obs)
+        if self.ensemble_size == 1:
+            return values[0]
+        return values.mean(0) - self.pessimism * values.std(0, correction=0)
+
+    def members(self, obs: Tensor) -> Tensor:
+        """Every member's value, ``[E, B]``."""
         return self.return_normalizer.denormalize(self.normalized(obs)).squeeze(-1)
 
     def normalized(self, obs: Tensor) -> Tensor:
-        """The value in normalised return units, ``[B, 1]``."""
-        if obs.shape[-1] != self.obs_dim:
-            raise ValueError(f"obs must be [..., {self.obs_dim}], got {tuple(obs.shape)}")
-        return self.net(self.normalizer.normalize(obs))
+        """Every member's value in normalised return units, ``[E, B, 1]``."""
+        if obs.ndim != 2 or obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"obs must be [B, {self.obs_dim}], got {tuple(obs.shape)}")
+        x = self.normalizer.normalize(obs).expand(self.ensemble_size, -1, -1)
+        for layer in self.layers[:-1]:
+            x = F.silu(layer(x))
+        return self.layers[-1](x)
 
     @torch.no_grad()
     def rescale_returns(self, returns: Tensor) -> None:
         """Refit the return statistics to ``returns [N]`` and rescale the output layer so that
         every value ``V(obs)`` stays exactly what it was."""
-        out = self.net[-1]
+        out = self.layers[-1]
         old_mean, old_std = self.return_normalizer.mean.clone(), self.return_normalizer.std.clone()
         self.return_normalizer.fit(returns[:, None])
         new_mean, new_std = self.return_normalizer.mean, self.return_normalizer.std
@@ -68,8 +92,9 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
     episode after episode). Each round recomputes the targets with the current ``value``,
     rescales its output to their statistics and then runs ``epochs_per_round`` passes of MSE
     regression in normalised return units; on small data an epoch repeats the pass until it
-    has made ``min_updates_per_epoch`` updates. Returns the final mean squared error against
-    the last targets, in return units."""
+    has made ``min_updates_per_epoch`` updates. The targets bootstrap from the members' mean
+    and every member regresses them (the members differ by their initialisation). Returns the
+    final mean squared error of the members' mean against the last targets, in return units."""
     if len(buffer) < 1:
         raise ValueError("fit_state_value needs a non-empty buffer")
     if rounds < 1 or epochs_per_round < 1:
@@ -83,7 +108,8 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
     passes = max(1, math.ceil(min_updates_per_epoch / math.ceil(size / batch_size)))
     for _ in range(rounds):
         with torch.no_grad():
-            targets = lambda_returns(column["rew"], value(obs)[:, None], value(next_obs)[:, None],
+            targets = lambda_returns(column["rew"], value.members(obs).mean(0)[:, None],
+                                     value.members(next_obs).mean(0)[:, None],
                                      column["terminated"], column["truncated"], discount,
                                      lam)[:, 0]
         value.rescale_returns(targets)
@@ -97,4 +123,4 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
                 loss.backward()
                 optimizer.step()
     with torch.no_grad():
-        return float((value(obs) - targets).square().mean())
+        return float((value.members(obs).mean(0) - targets).square().mean())

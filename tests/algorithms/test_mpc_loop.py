@@ -77,9 +77,9 @@ def test_swingup_preset_clearly_beats_random(tmp_path):
 
 @pytest.mark.slow
 def test_inverted_pendulum_preset_balances_for_a_full_episode_within_ten(tmp_path):
-    """MPPI with a learned terminal value, measured with one thread on seed 0: 1000 in episodes
-    6, 9 and 10. Runs are chaotic in floating-point order (with two threads seed 0's best was
-    355), so the test pins the thread count of the measurement."""
+    """MPPI with a pessimistic ensemble terminal value, measured on seed 0: 1000 in episodes
+    6-8 and 10 with one thread (6 and 8-10 with two). Runs are chaotic in floating-point order,
+    so the test pins the thread count of the measurement it asserts."""
     config = load_config(MBRLConfig, preset_path("inverted_pendulum", MBRL_PRESETS),
                          ["progress=false", f"output_dir={tmp_path}"])
     threads = torch.get_num_threads()
@@ -132,7 +132,8 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
             "progress=false", "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
             "planner.num_samples=30", "planner.horizon=4", "terminal_value.enabled=true",
             "terminal_value.hidden_size=16", "terminal_value.rounds=2",
-            "terminal_value.epochs_per_round=2", f"output_dir={root}"])
+            "terminal_value.epochs_per_round=2", "terminal_value.ensemble_size=3",
+            "terminal_value.pessimism=1.0", f"output_dir={root}"])
 
     folder, returns = run_mbrl(config(tmp_path / "full", 2))
     rows = folder.read("episodes")
@@ -147,6 +148,9 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
         run_mbrl(without_value, resume_dir=short.root)
     with pytest.raises(ValueError, match="terminal_value needs discount"):
         run_mbrl(load_config(MBRLConfig, None, ["terminal_value.discount=0",
+                                                f"output_dir={tmp_path}"]))
+    with pytest.raises(ValueError, match="terminal_value needs ensemble_size >= 1"):
+        run_mbrl(load_config(MBRLConfig, None, ["terminal_value.pessimism=-1",
                                                 f"output_dir={tmp_path}"]))
 
 

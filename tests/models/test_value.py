@@ -37,9 +37,10 @@ def test_value_fits_discounted_survival_of_terminating_episodes(lam):
         torch.testing.assert_close(value(left[:, None]), truth, atol=0.15, rtol=0.0)
 
 
-def test_rescaling_returns_keeps_every_value():
+@pytest.mark.parametrize("ensemble_size", [1, 4])
+def test_rescaling_returns_keeps_every_value(ensemble_size):
     torch.manual_seed(0)
-    value = StateValue(3, hidden_size=16)
+    value = StateValue(3, hidden_size=16, ensemble_size=ensemble_size, pessimism=1.0)
     obs = torch.randn(50, 3)
     before = value(obs)
     value.rescale_returns(100 + 30 * torch.randn(200))
@@ -65,11 +66,36 @@ def test_long_survival_returns_are_fitted_at_the_default_learning_rate():
 
 def test_value_input_checks():
     value = StateValue(3)
-    with pytest.raises(ValueError, match=r"obs must be \[..., 3\]"):
+    with pytest.raises(ValueError, match=r"obs must be \[B, 3\]"):
         value(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="ensemble_size >= 1 and pessimism >= 0"):
+        StateValue(3, ensemble_size=0)
+    with pytest.raises(ValueError, match="ensemble_size >= 1 and pessimism >= 0"):
+        StateValue(3, ensemble_size=3, pessimism=-1.0)
     optimizer = torch.optim.Adam(value.parameters())
     with pytest.raises(ValueError, match="non-empty"):
         fit_state_value(value, ReplayBuffer(5, 3, 1), optimizer, np.random.default_rng(0))
     with pytest.raises(ValueError, match="rounds"):
         fit_state_value(value, countdown_buffer(), optimizer, np.random.default_rng(0),
                         rounds=0)
+
+
+def test_pessimistic_ensemble_value_is_low_only_away_from_the_data():
+    """Every member fits the visited states (1-10 steps left); far outside them (100 left)
+    the members disagree, and the planner's score is the mean less that spread."""
+    torch.manual_seed(0)
+    gamma = 0.9
+    value = StateValue(1, hidden_size=32, ensemble_size=5, pessimism=1.0)
+    optimizer = torch.optim.Adam(value.parameters(), lr=1e-2)
+    fit_state_value(value, countdown_buffer(), optimizer, np.random.default_rng(0),
+                    discount=gamma, lam=0.8, rounds=12, epochs_per_round=10, batch_size=64)
+    left = torch.arange(1, 11, dtype=torch.float32)[:, None]
+    truth = (1 - gamma ** left[:, 0]) / (1 - gamma)
+    far = torch.tensor([[100.0]])
+    with torch.no_grad():
+        members, members_far = value.members(left), value.members(far)
+        assert members.shape == (5, 10)
+        torch.testing.assert_close(value(left), truth, atol=0.3, rtol=0.0)
+        spread_far = members_far.std(0, correction=0)
+        assert spread_far > 10 * members.std(0, correction=0).max()
+        torch.testing.assert_close(value(far), members_far.mean(0) - spread_far)
