@@ -164,6 +164,9 @@ class MBRLConfig:
         if value.ensemble_size < 1 or value.pessimism < 0:
             raise ValueError("terminal_value needs ensemble_size >= 1 and pessimism >= 0, got "
                              f"{value.ensemble_size} and {value.pessimism}")
+        if value.pessimism and value.ensemble_size == 1:
+            raise ValueError("terminal_value.pessimism needs ensemble_size >= 2: one member has "
+                             "no spread")
 
 
 def build_problem(task: TaskSpec, model: Dynamics, horizon: int, num_particles: int = 1,

@@ -46,6 +46,8 @@ class StateValue(nn.Module):
         if ensemble_size < 1 or pessimism < 0:
             raise ValueError(f"StateValue needs ensemble_size >= 1 and pessimism >= 0, got "
                              f"{ensemble_size} and {pessimism}")
+        if pessimism and ensemble_size == 1:
+            raise ValueError("pessimism needs ensemble_size >= 2: one member has no spread")
         self.obs_dim, self.ensemble_size, self.pessimism = obs_dim, ensemble_size, pessimism
         self.normalizer = Normalizer(obs_dim)
         self.return_normalizer = Normalizer(1)
@@ -55,8 +57,6 @@ class StateValue(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         values = self.members(obs)
-        if self.ensemble_size == 1:
-            return values[0]
         return values.mean(0) - self.pessimism * values.std(0, correction=0)
 
     def members(self, obs: Tensor) -> Tensor:

@@ -152,6 +152,9 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
     with pytest.raises(ValueError, match="terminal_value needs ensemble_size >= 1"):
         run_mbrl(load_config(MBRLConfig, None, ["terminal_value.pessimism=-1",
                                                 f"output_dir={tmp_path}"]))
+    with pytest.raises(ValueError, match="pessimism needs ensemble_size >= 2"):
+        run_mbrl(load_config(MBRLConfig, None, ["terminal_value.pessimism=1",
+                                                f"output_dir={tmp_path}"]))
 
 
 def test_refits_within_an_episode_every_k_steps_and_resumes_identically(tmp_path, monkeypatch):

@@ -40,7 +40,8 @@ def test_value_fits_discounted_survival_of_terminating_episodes(lam):
 @pytest.mark.parametrize("ensemble_size", [1, 4])
 def test_rescaling_returns_keeps_every_value(ensemble_size):
     torch.manual_seed(0)
-    value = StateValue(3, hidden_size=16, ensemble_size=ensemble_size, pessimism=1.0)
+    value = StateValue(3, hidden_size=16, ensemble_size=ensemble_size,
+                       pessimism=1.0 if ensemble_size > 1 else 0.0)
     obs = torch.randn(50, 3)
     before = value(obs)
     value.rescale_returns(100 + 30 * torch.randn(200))
@@ -72,6 +73,8 @@ def test_value_input_checks():
         StateValue(3, ensemble_size=0)
     with pytest.raises(ValueError, match="ensemble_size >= 1 and pessimism >= 0"):
         StateValue(3, ensemble_size=3, pessimism=-1.0)
+    with pytest.raises(ValueError, match="pessimism needs ensemble_size >= 2"):
+        StateValue(3, pessimism=1.0)
     optimizer = torch.optim.Adam(value.parameters())
     with pytest.raises(ValueError, match="non-empty"):
         fit_state_value(value, ReplayBuffer(5, 3, 1), optimizer, np.random.default_rng(0))
