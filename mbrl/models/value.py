@@ -59,6 +59,10 @@ class StateValue(nn.Module):
         values = self.members(obs)
         return values.mean(0) - self.pessimism * values.std(0, correction=0)
 
+    def mean_value(self, obs: Tensor) -> Tensor:
+        """The members' mean value, ``[B]`` (what the TD(lambda) targets bootstrap from)."""
+        return self.members(obs).mean(0)
+
     def members(self, obs: Tensor) -> Tensor:
         """Every member's value, ``[E, B]``."""
         return self.return_normalizer.denormalize(self.normalized(obs)).squeeze(-1)
@@ -108,8 +112,8 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
     passes = max(1, math.ceil(min_updates_per_epoch / math.ceil(size / batch_size)))
     for _ in range(rounds):
         with torch.no_grad():
-            targets = lambda_returns(column["rew"], value.members(obs).mean(0)[:, None],
-                                     value.members(next_obs).mean(0)[:, None],
+            targets = lambda_returns(column["rew"], value.mean_value(obs)[:, None],
+                                     value.mean_value(next_obs)[:, None],
                                      column["terminated"], column["truncated"], discount,
                                      lam)[:, 0]
         value.rescale_returns(targets)
@@ -123,4 +127,4 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
                 loss.backward()
                 optimizer.step()
     with torch.no_grad():
-        return float((value.members(obs).mean(0) - targets).square().mean())
+        return float((value.mean_value(obs) - targets).square().mean())
