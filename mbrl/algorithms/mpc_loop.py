@@ -62,6 +62,9 @@ class DynamicsModelConfig:
     propagation: str = "ts_inf"
     num_particles: int = 20
     retrain_every: int | None = None  # also refit (model and value) every k steps of an episode
+    # also refit within an episode once the buffer has grown by this factor since the last fit:
+    # often while data is scarce, rarely once it is plentiful
+    retrain_growth: float | None = None
 
 
 @dataclass
@@ -131,6 +134,9 @@ class MBRLConfig:
     episodes: int = 15
     episode_steps: int | None = None  # cap on episode length; None keeps the task's
     buffer_capacity: int = 1_000_000
+    # train the model (an ensemble) and the value on the buffer and its mirror image (the
+    # task's reflection symmetry, ``TaskSpec.mirror``)
+    mirror_data: bool = False
     model: DynamicsModelConfig = field(default_factory=DynamicsModelConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     terminal_value: TerminalValueConfig = field(default_factory=TerminalValueConfig)
@@ -149,7 +155,15 @@ class MBRLConfig:
         if self.model.retrain_every is not None and self.model.retrain_every < 1:
             raise ValueError(f"model.retrain_every must be >= 1 or null, got "
                              f"{self.model.retrain_every}")
+        if self.model.retrain_growth is not None and not self.model.retrain_growth > 1.0:
+            raise ValueError(f"model.retrain_growth must be > 1 or null, got "
+                             f"{self.model.retrain_growth}")
         build_planner(self.planner)
+        if self.mirror_data and make_task(self.task).mirror is None:
+            raise ValueError(f"mirror_data needs a task with a mirror symmetry; {self.task} "
+                             "declares none")
+        if self.mirror_data and self.model.kind != "ensemble":
+            raise ValueError("mirror_data is implemented for model.kind=ensemble only")
         if self.model.kind not in ("mlp", "ensemble"):
             raise ValueError(f"model.kind must be 'mlp' or 'ensemble', got {self.model.kind!r}")
         if self.model.kind == "ensemble" and self.model.propagation not in MODES:
@@ -208,7 +222,10 @@ class MBRLRun:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=model_config.learning_rate,
                                           weight_decay=weight_decay, fused=True)
         self.buffer = ReplayBuffer(config.buffer_capacity, self.task.obs_dim, self.task.act_dim)
+        self.mirror = (tuple(torch.tensor(signs) for signs in self.task.mirror)
+                       if config.mirror_data else None)
         self.episode, self.env_steps, self.wall_seconds = 0, 0, 0.0
+        self.fitted_size = 0  # buffer size at the last refit (every MPC episode starts with one)
         self.env = self.task.make_env(max_episode_steps=config.episode_steps)
         self.model.eval()
         value_config = config.terminal_value
@@ -277,8 +294,8 @@ class MBRLRun:
             if isinstance(self.dynamics, EnsembleDynamics):
                 self.dynamics.generator = torch_generator(config.seed, episode, _PROPAGATION)
             policy = self.mpc
-            if config.model.retrain_every is not None:
-                policy = RefittingPolicy(self.mpc, config.model.retrain_every, self._refit)
+            if config.model.retrain_every is not None or config.model.retrain_growth is not None:
+                policy = RefittingPolicy(self.mpc, self._refit_due, self._refit)
         plan_started = time.perf_counter()
         with torch.no_grad():
             outcome = collect(self.env, policy, episodes=1, buffer=self.buffer,
@@ -302,7 +319,15 @@ class MBRLRun:
     def _refit(self, step: int) -> tuple[float, float]:
         """Refit the model and the terminal value (if any) to the buffer, at ``step`` of the
         episode; return the model's validation MSE and the value's regression MSE."""
+        self.fitted_size = len(self.buffer)
         return self._train_model(step), self._fit_value(step)
+
+    def _refit_due(self, step: int) -> bool:
+        """Whether to refit at ``step`` (> 0) of an MPC episode (``model.retrain_every``,
+        ``model.retrain_growth``)."""
+        every, growth = self.config.model.retrain_every, self.config.model.retrain_growth
+        return ((every is not None and step % every == 0)
+                or (growth is not None and len(self.buffer) >= growth * self.fitted_size))
 
     def _train_model(self, step: int) -> float:
         """Fit the model to the buffer; return its (mean over members) validation MSE."""
@@ -313,7 +338,7 @@ class MBRLRun:
             result = train_ensemble(self.model, self.buffer, self.optimizer, rng,
                                     model_config.batch_size, model_config.max_epochs,
                                     model_config.patience, model_config.validation_fraction,
-                                    progress=config.progress)
+                                    progress=config.progress, mirror=self.mirror)
             score = float(np.mean([result.best_validation_mse[int(m)]
                                    for m in self.model.elites]))
         else:
@@ -332,7 +357,8 @@ class MBRLRun:
         rng = numpy_generator(self.config.seed, self.episode, _VALUE, *_step_key(step))
         self.value.train()
         mse = fit_state_value(self.value, self.buffer, self.value_optimizer, rng, config.discount,
-                              config.lam, config.rounds, config.epochs_per_round)
+                              config.lam, config.rounds, config.epochs_per_round,
+                              mirror=self.mirror)
         self.value.eval()
         return mse
 
@@ -359,12 +385,13 @@ def _step_key(step: int) -> tuple[int, ...]:
 
 
 class RefittingPolicy:
-    """MPC that refits the model (and value) to the buffer every ``every`` steps of an episode,
-    so that a long episode plans with what its own first steps taught (mbrl-lib's
-    ``freq_train_model``). ``refit(step)`` is called with the step of the episode."""
+    """MPC that refits the model (and value) to the buffer during an episode, at the steps for
+    which ``due(step)`` holds, so that an episode plans with what its own first steps taught
+    (mbrl-lib's ``freq_train_model``). ``refit(step)`` is called with the step of the episode."""
 
-    def __init__(self, mpc: MPC, every: int, refit: Callable[[int], object]) -> None:
-        self.mpc, self.every, self.refit = mpc, every, refit
+    def __init__(self, mpc: MPC, due: Callable[[int], bool],
+                 refit: Callable[[int], object]) -> None:
+        self.mpc, self.due, self.refit = mpc, due, refit
         self.steps = 0
 
     def reset(self) -> None:
@@ -372,7 +399,7 @@ class RefittingPolicy:
         self.steps = 0
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        if self.steps and self.steps % self.every == 0:
+        if self.steps and self.due(self.steps):
             with torch.enable_grad():
                 self.refit(self.steps)
         self.steps += 1

@@ -42,7 +42,9 @@ class TaskSpec:
     ``termination_fn(next_obs [B, S]) -> [B] bool``; for MuJoCo tasks
     ``observation_fn(qpos [B, nq], qvel [B, nv], sensors [B, D]) -> [B, S]``, with the sensors
     ``observation_sensors`` as ``(sensor type, object type, object name)`` (what the simulator
-    model needs to plan with the task's reward).
+    model needs to plan with the task's reward). ``mirror = (obs_sign [S], act_sign [A])``, when
+    given, is a reflection symmetry: multiplying a transition's observations and action by the
+    signs gives another transition of the task with the same reward and termination.
     """
 
     name: str
@@ -54,6 +56,7 @@ class TaskSpec:
     notes: str = ""
     observation_fn: ObservationFn | None = None
     observation_sensors: tuple[tuple[str, str, str], ...] = ()
+    mirror: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def make_env(self, render_mode: str | None = None, max_episode_steps: int | None = None,
                  **kwargs: Any) -> gym.Env:
@@ -130,7 +133,8 @@ _TASKS: dict[str, TaskSpec] = {
                  rewards.mountain_car_reward, rewards.mountain_car_termination, 999),
         TaskSpec("InvertedPendulum-v5", "InvertedPendulum-v5", rewards.inverted_pendulum_reward,
                  rewards.inverted_pendulum_termination, 1000,
-                 observation_fn=observations.positions_and_velocities),
+                 observation_fn=observations.positions_and_velocities,
+                 mirror=((-1.0, -1.0, -1.0, -1.0), (-1.0,))),
         TaskSpec("InvertedDoublePendulum-v5", "InvertedDoublePendulum-v5",
                  rewards.inverted_double_pendulum_reward,
                  rewards.inverted_double_pendulum_termination, 1000,
@@ -155,7 +159,8 @@ _TASKS: dict[str, TaskSpec] = {
         TaskSpec("CartPoleSwingUp", SWINGUP_ID, rewards.cartpole_swingup_reward,
                  rewards.never_terminates, SWINGUP_EPISODE_STEPS,
                  notes="our MuJoCo cart-pole; pole starts hanging down",
-                 observation_fn=observations.cartpole_swingup),
+                 observation_fn=observations.cartpole_swingup,
+                 mirror=((-1.0, 1.0, -1.0, -1.0, -1.0), (-1.0,))),
     ]
 }
 

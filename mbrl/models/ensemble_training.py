@@ -30,15 +30,17 @@ def train_ensemble(model: ProbabilisticEnsemble, buffer: ReplayBuffer,
                    optimizer: torch.optim.Optimizer, rng: np.random.Generator,
                    batch_size: int = 256, max_epochs: int = 50, patience: int = 5,
                    validation_fraction: float = 0.1, bootstrap: bool = True,
-                   min_updates_per_epoch: int = 20, progress: bool = False
+                   min_updates_per_epoch: int = 20, progress: bool = False,
+                   mirror: tuple[torch.Tensor, torch.Tensor] | None = None
                    ) -> EnsembleTrainResult:
     """Fit every member on its own bootstrap resample of the training split (one optimiser step
     covers all members), keep each member's weights from its best validation epoch, stop after
     ``patience`` epochs in which no member improved by 1%, then choose the elites (the
-    ``len(model.elites)`` members with the lowest validation MSE)."""
-    train_idx, train, validation = split_for_training(model, buffer, rng, validation_fraction)
+    ``len(model.elites)`` members with the lowest validation MSE). With ``mirror = (obs_sign,
+    act_sign)`` both splits are augmented with their mirror images (``split_for_training``)."""
+    _, train, validation = split_for_training(model, buffer, rng, validation_fraction, mirror)
     validation = train if validation is None else validation
-    size, members = len(train_idx), model.ensemble_size
+    size, members = len(train["obs"]), model.ensemble_size
     samples = [rng.integers(size, size=size) if bootstrap else np.arange(size)
                for _ in range(members)]
     steps = max(math.ceil(size / batch_size), min_updates_per_epoch)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mbrl.data.buffer import ReplayBuffer
+from mbrl.data.mirror import with_mirror_image
 from mbrl.models.normalizer import Normalizer
 
 
@@ -62,18 +63,23 @@ MIN_VALIDATION_SIZE = 10
 
 
 def split_for_training(model: nn.Module, buffer: ReplayBuffer, rng: np.random.Generator,
-                       validation_fraction: float
+                       validation_fraction: float, mirror: tuple[Tensor, Tensor] | None = None
                        ) -> tuple[np.ndarray, dict[str, Tensor], dict[str, Tensor] | None]:
     """Split the buffer, fit the model's normalisers on the training part; return the training
     indices, the training data and the validation data (None when it would have fewer than
-    ``MIN_VALIDATION_SIZE`` transitions)."""
+    ``MIN_VALIDATION_SIZE`` transitions). With ``mirror = (obs_sign, act_sign)`` each part is
+    followed by its mirror image (:func:`mbrl.data.mirror.with_mirror_image`), after the split,
+    so that no validation transition is a training transition's mirror image."""
     if len(buffer) < 2:
         raise ValueError(f"need at least 2 transitions to train a model, have {len(buffer)}")
     train_idx, val_idx = buffer.split(validation_fraction, rng)
     train = buffer.get(train_idx).to_torch()
-    model.fit_normalizers(train["obs"], train["act"], train["next_obs"])
     validation = (buffer.get(val_idx).to_torch() if len(val_idx) >= MIN_VALIDATION_SIZE
                   else None)
+    if mirror is not None:
+        train = with_mirror_image(train, *mirror)
+        validation = None if validation is None else with_mirror_image(validation, *mirror)
+    model.fit_normalizers(train["obs"], train["act"], train["next_obs"])
     return train_idx, train, validation
 
 

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from mbrl.agents.returns import lambda_returns
 from mbrl.data.buffer import ReplayBuffer
+from mbrl.data.mirror import with_mirror_image
 from mbrl.models.ensemble import EnsembleLinear
 from mbrl.models.normalizer import Normalizer
 
@@ -91,20 +92,25 @@ class StateValue(nn.Module):
 def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.optim.Optimizer,
                     rng: np.random.Generator, discount: float = 0.99, lam: float = 0.95,
                     rounds: int = 5, epochs_per_round: int = 5, batch_size: int = 256,
-                    min_updates_per_epoch: int = 20) -> float:
+                    min_updates_per_epoch: int = 20,
+                    mirror: tuple[Tensor, Tensor] | None = None) -> float:
     """Fit ``value`` to TD(lambda) returns of the buffer's transitions (stored oldest first,
     episode after episode). Each round recomputes the targets with the current ``value``,
     rescales its output to their statistics and then runs ``epochs_per_round`` passes of MSE
     regression in normalised return units; on small data an epoch repeats the pass until it
     has made ``min_updates_per_epoch`` updates. The targets bootstrap from the members' mean
     and every member regresses them (the members differ by their initialisation). Returns the
-    final mean squared error of the members' mean against the last targets, in return units."""
+    final mean squared error of the members' mean against the last targets, in return units.
+    With ``mirror = (obs_sign, act_sign)`` the buffer is followed by its mirror image
+    (:func:`mbrl.data.mirror.with_mirror_image`)."""
     if len(buffer) < 1:
         raise ValueError("fit_state_value needs a non-empty buffer")
     if rounds < 1 or epochs_per_round < 1:
         raise ValueError(f"rounds and epochs_per_round must be >= 1, got {rounds} and "
                          f"{epochs_per_round}")
     data = buffer.get().to_torch()
+    if mirror is not None:
+        data = with_mirror_image(data, *mirror)
     obs, next_obs = data["obs"], data["next_obs"]
     column = {name: data[name][:, None] for name in ("rew", "terminated", "truncated")}
     value.normalizer.fit(obs)

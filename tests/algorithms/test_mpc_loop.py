@@ -12,6 +12,7 @@ from mbrl.algorithms.mpc_loop import (
     PlannerConfig,
     run_mbrl,
 )
+from mbrl.models import ProbabilisticEnsemble
 from mbrl.util.config import load_config
 
 
@@ -177,6 +178,53 @@ def test_refits_within_an_episode_every_k_steps_and_resumes_identically(tmp_path
     with pytest.raises(ValueError, match="model.retrain_every must be >= 1"):
         run_mbrl(load_config(MBRLConfig, None, ["model.retrain_every=0",
                                                 f"output_dir={tmp_path}"]))
+
+
+def test_refits_when_the_buffer_has_grown_by_a_factor_and_resumes_identically(tmp_path,
+                                                                              monkeypatch):
+    def config(root, episodes):
+        config = tiny_config(root, episodes)
+        config.model.retrain_growth = 1.5
+        return config
+
+    refits = []
+    original = MBRLRun._refit
+    monkeypatch.setattr(MBRLRun, "_refit", lambda run, step: refits.append(
+        (run.episode, step, len(run.buffer))) or original(run, step))
+    folder, returns = run_mbrl(config(tmp_path / "full", 3))
+    # 20-step episodes: fitted at 20 transitions, again at 30 (step 10); fitted at 40, the next
+    # is due at 60, the end of the episode; fitted at 60, due at 90 (never in a 20-step episode)
+    assert refits == [(1, 0, 20), (1, 10, 30), (2, 0, 40), (3, 0, 60)]
+    short, _ = run_mbrl(config(tmp_path / "split", 1))
+    _, resumed = run_mbrl(config(tmp_path / "split", 3), resume_dir=short.root)
+    assert resumed == returns
+    with pytest.raises(ValueError, match="model.retrain_growth must be > 1"):
+        run_mbrl(load_config(MBRLConfig, None, ["model.retrain_growth=1.0",
+                                                f"output_dir={tmp_path}"]))
+
+
+def test_mirror_data_trains_model_and_value_on_twice_the_data(tmp_path, monkeypatch):
+    def config(root, episodes):
+        config = tiny_config(root, episodes)
+        config.mirror_data, config.model.kind, config.model.num_particles = True, "ensemble", 2
+        config.terminal_value.enabled, config.terminal_value.rounds = True, 1
+        return config
+
+    sizes = []
+    original = ProbabilisticEnsemble.fit_normalizers
+    monkeypatch.setattr(ProbabilisticEnsemble, "fit_normalizers", lambda model, obs, *rest: (
+        sizes.append(len(obs)), original(model, obs, *rest))[1])
+    folder, returns = run_mbrl(config(tmp_path / "full", 2))
+    # 20 then 40 transitions: 90% for training, each followed by its mirror image
+    assert sizes == [36, 72]
+    short, _ = run_mbrl(config(tmp_path / "split", 1))
+    _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
+    assert resumed == returns
+    with pytest.raises(ValueError, match="mirror_data needs a task with a mirror symmetry"):
+        run_mbrl(load_config(MBRLConfig, None, ["task=Pendulum-v1", "mirror_data=true",
+                                                f"output_dir={tmp_path}"]))
+    with pytest.raises(ValueError, match="mirror_data is implemented for model.kind=ensemble"):
+        run_mbrl(load_config(MBRLConfig, None, ["mirror_data=true", f"output_dir={tmp_path}"]))
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in MBRL_PRESETS.glob("*.yaml")))
