@@ -39,6 +39,9 @@ class LatentModelConfig:
     free_nats: float = 1.0
     latent_weight: float = 1.0
     reward_weight: float = 1.0
+    # weight of the decoded K-step predictions; 0 keeps eq. 5.3.6's terms only (reconstruction
+    # of o_0, latent prediction, reward) and skips decoding K frames per window, most of the cost
+    prediction_weight: float = 1.0
     overshooting: int = 10  # K: steps of open-loop latent prediction in the loss
     learning_rate: float = 1e-3
 
@@ -190,18 +193,20 @@ class LatentWorldModel(nn.Module):
             latent = self.step(latent, actions[:, k])
             predicted.append(latent)
         predicted = torch.stack(predicted, dim=1)  # [B, K, Z]
-        decoded = self.decode(predicted.reshape(batch * horizon, -1)).reshape(
-            targets[:, 1:].shape)
         terms = {
             "reconstruction": reconstruction.mean(),
-            "prediction": (decoded - targets[:, 1:]).square().mean(),
             "latent": (predicted - targets_latent).square().mean(),
             "reward": (torch.stack(predicted_rewards, 1) - rewards).square().mean(),
         }
         pixel_scale = float(np.prod(targets.shape[2:]))  # per-observation sums, not means
-        loss = (pixel_scale * (terms["reconstruction"] + terms["prediction"])
+        loss = (pixel_scale * terms["reconstruction"]
                 + self.config.latent_weight * self.config.latent_dim * terms["latent"]
                 + self.config.reward_weight * terms["reward"])
+        if self.config.prediction_weight:
+            decoded = self.decode(predicted.reshape(batch * horizon, -1)).reshape(
+                targets[:, 1:].shape)
+            terms["prediction"] = (decoded - targets[:, 1:]).square().mean()
+            loss = loss + self.config.prediction_weight * pixel_scale * terms["prediction"]
         if self.config.stochastic:
             kl = 0.5 * (mean.square() + std.square() - 1) - torch.log(std)
             terms["kl"] = kl.sum(-1).clamp_min(self.config.free_nats).mean()
