@@ -23,6 +23,17 @@ def tiny_config(tmp_path, episodes=3):
         "planner.num_samples=50", "planner.horizon=5", f"output_dir={tmp_path}"])
 
 
+def resumed_returns(config, root, episodes):
+    """Returns of a run of ``episodes`` (after the random ones) stopped after one and resumed."""
+    short, _ = run_mbrl(config(root, 1))
+    return run_mbrl(config(root, episodes), resume_dir=short.root)[1]
+
+
+def assert_config_error(tmp_path, match, *overrides):
+    with pytest.raises(ValueError, match=match):
+        run_mbrl(load_config(MBRLConfig, None, [*overrides, f"output_dir={tmp_path}"]))
+
+
 def test_loop_runs_logs_and_resumes_identically(tmp_path):
     folder, returns = run_mbrl(tiny_config(tmp_path / "full"))
     assert len(returns) == 4
@@ -102,9 +113,7 @@ def test_loop_runs_with_every_population_planner_and_resumes_identically(tmp_pat
             "planner.iterations=2", "planner.horizon=4", f"output_dir={root}"])
 
     _, returns = run_mbrl(config(tmp_path / "full", 2))
-    short, _ = run_mbrl(config(tmp_path / "split", 1))
-    _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
-    assert resumed == returns
+    assert resumed_returns(config, tmp_path / "split", 2) == returns
 
 
 def test_pets_loop_with_an_ensemble_and_particles_resumes_identically(tmp_path):
@@ -119,9 +128,7 @@ def test_pets_loop_with_an_ensemble_and_particles_resumes_identically(tmp_path):
 
     folder, returns = run_mbrl(config(tmp_path / "full", 2))
     assert all(math.isfinite(r["model_val_mse"]) for r in folder.read("episodes")[1:])
-    short, _ = run_mbrl(config(tmp_path / "split", 1))
-    _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
-    assert resumed == returns
+    assert resumed_returns(config, tmp_path / "split", 2) == returns
     with pytest.raises(ValueError, match="model.kind"):
         run_mbrl(MBRLConfig(model=DynamicsModelConfig(kind="gp"), output_dir=str(tmp_path)))
 
@@ -147,60 +154,39 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
     without_value.terminal_value.enabled = False
     with pytest.raises(ValueError, match="saved with terminal_value.enabled=True"):
         run_mbrl(without_value, resume_dir=short.root)
-    with pytest.raises(ValueError, match="terminal_value needs discount"):
-        run_mbrl(load_config(MBRLConfig, None, ["terminal_value.discount=0",
-                                                f"output_dir={tmp_path}"]))
-    with pytest.raises(ValueError, match="terminal_value needs ensemble_size >= 1"):
-        run_mbrl(load_config(MBRLConfig, None, ["terminal_value.pessimism=-1",
-                                                f"output_dir={tmp_path}"]))
-    with pytest.raises(ValueError, match="pessimism needs ensemble_size >= 2"):
-        run_mbrl(load_config(MBRLConfig, None, ["terminal_value.pessimism=1",
-                                                f"output_dir={tmp_path}"]))
+    assert_config_error(tmp_path, "terminal_value needs discount", "terminal_value.discount=0")
+    assert_config_error(tmp_path, "terminal_value needs ensemble_size >= 1",
+                        "terminal_value.pessimism=-1")
+    assert_config_error(tmp_path, "pessimism needs ensemble_size >= 2",
+                        "terminal_value.pessimism=1")
 
 
-def test_refits_within_an_episode_every_k_steps_and_resumes_identically(tmp_path, monkeypatch):
-    def config(root, episodes):
-        config = tiny_config(root, episodes)
-        config.model.retrain_every = 8
-        return config
-
-    refits = []
-    original = MBRLRun._refit
-    monkeypatch.setattr(MBRLRun, "_refit",
-                        lambda run, step: refits.append((run.episode, step)) or original(run, step))
-    folder, returns = run_mbrl(config(tmp_path / "full", 2))
+@pytest.mark.parametrize(("field", "value", "episodes", "refits_expected", "invalid", "error"), [
     # 20-step MPC episodes: refits at the start and after 8 and 16 steps
-    assert refits == [(1, 0), (1, 8), (1, 16), (2, 0), (2, 8), (2, 16)]
-    assert [r["mpc"] for r in folder.read("episodes")] == [0, 1, 1]
-    short, _ = run_mbrl(config(tmp_path / "split", 1))
-    _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
-    assert resumed == returns
-    with pytest.raises(ValueError, match="model.retrain_every must be >= 1"):
-        run_mbrl(load_config(MBRLConfig, None, ["model.retrain_every=0",
-                                                f"output_dir={tmp_path}"]))
-
-
-def test_refits_when_the_buffer_has_grown_by_a_factor_and_resumes_identically(tmp_path,
-                                                                              monkeypatch):
+    ("retrain_every", 8, 2, [(1, 0, 20), (1, 8, 28), (1, 16, 36), (2, 0, 40), (2, 8, 48),
+                             (2, 16, 56)], 0, "model.retrain_every must be >= 1"),
+    # fitted at 20 transitions, again at 30 (step 10); fitted at 40, the next is due at 60, the
+    # end of the episode; fitted at 60, due at 90 (never in a 20-step episode)
+    ("retrain_growth", 1.5, 3, [(1, 0, 20), (1, 10, 30), (2, 0, 40), (3, 0, 60)],
+     1.0, "model.retrain_growth must be > 1"),
+])
+def test_refits_within_an_episode_and_resumes_identically(tmp_path, monkeypatch, field, value,
+                                                          episodes, refits_expected, invalid,
+                                                          error):
     def config(root, episodes):
         config = tiny_config(root, episodes)
-        config.model.retrain_growth = 1.5
+        setattr(config.model, field, value)
         return config
 
     refits = []
     original = MBRLRun._refit
     monkeypatch.setattr(MBRLRun, "_refit", lambda run, step: refits.append(
         (run.episode, step, len(run.buffer))) or original(run, step))
-    folder, returns = run_mbrl(config(tmp_path / "full", 3))
-    # 20-step episodes: fitted at 20 transitions, again at 30 (step 10); fitted at 40, the next
-    # is due at 60, the end of the episode; fitted at 60, due at 90 (never in a 20-step episode)
-    assert refits == [(1, 0, 20), (1, 10, 30), (2, 0, 40), (3, 0, 60)]
-    short, _ = run_mbrl(config(tmp_path / "split", 1))
-    _, resumed = run_mbrl(config(tmp_path / "split", 3), resume_dir=short.root)
-    assert resumed == returns
-    with pytest.raises(ValueError, match="model.retrain_growth must be > 1"):
-        run_mbrl(load_config(MBRLConfig, None, ["model.retrain_growth=1.0",
-                                                f"output_dir={tmp_path}"]))
+    folder, returns = run_mbrl(config(tmp_path / "full", episodes))
+    assert refits == refits_expected
+    assert [r["mpc"] for r in folder.read("episodes")] == [0] + [1] * episodes
+    assert resumed_returns(config, tmp_path / "split", episodes) == returns
+    assert_config_error(tmp_path, error, f"model.{field}={invalid}")
 
 
 def test_mirror_data_trains_model_and_value_on_twice_the_data(tmp_path, monkeypatch):
@@ -217,14 +203,11 @@ def test_mirror_data_trains_model_and_value_on_twice_the_data(tmp_path, monkeypa
     folder, returns = run_mbrl(config(tmp_path / "full", 2))
     # 20 then 40 transitions: 90% for training, each followed by its mirror image
     assert sizes == [36, 72]
-    short, _ = run_mbrl(config(tmp_path / "split", 1))
-    _, resumed = run_mbrl(config(tmp_path / "split", 2), resume_dir=short.root)
-    assert resumed == returns
-    with pytest.raises(ValueError, match="mirror_data needs a task with a mirror symmetry"):
-        run_mbrl(load_config(MBRLConfig, None, ["task=Pendulum-v1", "mirror_data=true",
-                                                f"output_dir={tmp_path}"]))
-    with pytest.raises(ValueError, match="mirror_data is implemented for model.kind=ensemble"):
-        run_mbrl(load_config(MBRLConfig, None, ["mirror_data=true", f"output_dir={tmp_path}"]))
+    assert resumed_returns(config, tmp_path / "split", 2) == returns
+    assert_config_error(tmp_path, "mirror_data needs a task with a mirror symmetry",
+                        "task=Pendulum-v1", "mirror_data=true")
+    assert_config_error(tmp_path, "mirror_data is implemented for model.kind=ensemble",
+                        "mirror_data=true")
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in MBRL_PRESETS.glob("*.yaml")))
