@@ -7,11 +7,11 @@ decoder ``p(o_t | s_t)`` (the newest frame, for pixels).
 The loss is eq. 5.3.6 (reconstruction of ``o_t`` from ``g(o_t)``, the latent prediction error
 ``||f(s_t, a_t) - g(o_{t+1})||^2`` and the reward error) generalised to multi-step prediction
 ("overshooting"): the latent is rolled ``K`` steps from ``g(o_t)`` with the real actions, and
-every predicted latent is decoded against the real frame, regressed onto the encoding of the
-real observation and scored on reward. This keeps plans over a horizon accurate, not only one
-step. The stochastic variant encodes a diagonal Gaussian ``q(s_t | o_t)``, samples it by
-reparameterisation and adds ``kl_weight * KL(q || N(0, I))`` (with ``free_nats`` below which
-the KL is not penalised).
+every predicted latent is regressed onto the encoding of the real observation, scored on reward
+and (with ``prediction_weight > 0``) decoded against the real frame. This keeps plans over a
+horizon accurate, not only one step. The stochastic variant encodes a diagonal Gaussian
+``q(s_t | o_t)``, samples it by reparameterisation and adds ``kl_weight * KL(q || N(0, I))``
+(with ``free_nats`` below which the KL is not penalised).
 
 ``LatentWorldModel.step`` and ``.reward`` are a ``planners.Problem`` dynamics and reward over
 latent states, so any planner plans in latent space unchanged (:class:`LatentMPC`).
@@ -48,6 +48,8 @@ class LatentModelConfig:
     def validate(self) -> None:
         if self.latent_dim < 1 or self.hidden < 1 or self.overshooting < 1:
             raise ValueError("latent_dim, hidden and overshooting must be >= 1")
+        if self.prediction_weight < 0:
+            raise ValueError(f"prediction_weight must be >= 0, got {self.prediction_weight}")
         if len(self.channels) != 4:
             raise ValueError(f"channels must list 4 conv widths, got {self.channels}")
 
@@ -171,10 +173,10 @@ class LatentWorldModel(nn.Module):
              generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, float]]:
         """The overshooting loss over sequences ``obs [B, K+1, *obs_shape]``,
         ``actions [B, K, A]``, ``rewards [B, K]``: reconstruction of ``o_0`` from ``g(o_0)``,
-        and for k = 1..K the decoded, latent and reward errors of the K-step open-loop
-        prediction from ``g(o_0)``; plus the KL term for the stochastic encoder. The latent
-        targets ``g(o_k)`` are held fixed (no gradient), which also spares the costly encoder
-        backward pass for all but the first frame of each window."""
+        and for k = 1..K the latent, reward and (``prediction_weight > 0``) decoded errors of
+        the K-step open-loop prediction from ``g(o_0)``; plus the KL term for the stochastic
+        encoder. The latent targets ``g(o_k)`` are held fixed (no gradient), which also spares
+        the costly encoder backward pass for all but the first frame of each window."""
         batch, length = obs.shape[:2]
         horizon = length - 1
         mean, std = self.encode_distribution(obs[:, 0])

@@ -68,6 +68,8 @@ def test_pixel_model_shapes_and_gradients():
     assert model.decode(model.encode(obs[:, 0])).shape == (2, 3, 64, 64)
     with pytest.raises(ValueError, match="64, 64"):
         LatentWorldModel((3, 32, 32), 1)
+    with pytest.raises(ValueError, match="prediction_weight must be >= 0"):
+        LatentWorldModel((2,), 1, LatentModelConfig(prediction_weight=-1.0))
 
 
 def test_latent_mpc_acts_within_bounds():
