@@ -5,6 +5,7 @@ import torch
 
 from experiments.presets import MBRL_PRESETS, preset_path
 from experiments.run_mbrl import main
+from mbrl.algorithms import mpc_loop
 from mbrl.algorithms.mpc_loop import (
     DynamicsModelConfig,
     MBRLConfig,
@@ -200,9 +201,17 @@ def test_mirror_data_trains_model_and_value_on_twice_the_data(tmp_path, monkeypa
     original = ProbabilisticEnsemble.fit_normalizers
     monkeypatch.setattr(ProbabilisticEnsemble, "fit_normalizers", lambda model, obs, *rest: (
         sizes.append(len(obs)), original(model, obs, *rest))[1])
+    value_mirrors = []
+    original_fit = mpc_loop.fit_state_value
+    monkeypatch.setattr(mpc_loop, "fit_state_value", lambda *args, mirror, **kwargs: (
+        value_mirrors.append(mirror), original_fit(*args, mirror=mirror, **kwargs))[1])
     folder, returns = run_mbrl(config(tmp_path / "full", 2))
     # 20 then 40 transitions: 90% for training, each followed by its mirror image
     assert sizes == [36, 72]
+    swingup_mirror = torch.tensor([-1.0, 1.0, -1.0, -1.0, -1.0]), torch.tensor([-1.0])
+    assert len(value_mirrors) == 2 and all(
+        torch.equal(m[0], swingup_mirror[0]) and torch.equal(m[1], swingup_mirror[1])
+        for m in value_mirrors)
     assert resumed_returns(config, tmp_path / "split", 2) == returns
     assert_config_error(tmp_path, "mirror_data needs a task with a mirror symmetry",
                         "task=Pendulum-v1", "mirror_data=true")
