@@ -69,7 +69,8 @@ def split_for_training(model: nn.Module, buffer: ReplayBuffer, rng: np.random.Ge
     indices, the training data and the validation data (None when it would have fewer than
     ``MIN_VALIDATION_SIZE`` transitions). With ``mirror = (obs_sign, act_sign)`` each part is
     followed by its mirror image (:func:`mbrl.data.mirror.with_mirror_image`), after the split,
-    so that no validation transition is a training transition's mirror image."""
+    so that no validation transition is a training transition's mirror image; the training
+    indices then still name the buffer's rows only (the training data has twice as many)."""
     if len(buffer) < 2:
         raise ValueError(f"need at least 2 transitions to train a model, have {len(buffer)}")
     train_idx, val_idx = buffer.split(validation_fraction, rng)
