@@ -89,6 +89,23 @@ class StateValue(nn.Module):
         out.bias.copy_((old_std * out.bias + old_mean - new_mean) / new_std)
 
 
+def discounted_return_bounds(rewards: Tensor, discount: float) -> tuple[float, float]:
+    """The range ``[min(0, r_min), max(0, r_max)] / (1 - discount)`` that every discounted return
+    (finished or not) of rewards within ``[r_min, r_max]`` of ``rewards [N]`` lies in; unbounded
+    for ``discount = 1``.
+
+    Clamping TD(lambda) targets to it keeps the fit from feeding on itself: an unfinished
+    episode at the end of the data bootstraps from ``V`` of its last observation, and on a few
+    dozen transitions refitted again and again (MPC refits while data is scarce) that estimate
+    ran away: replaying an InvertedPendulum run's refits, ``V`` at the reset state reached
+    -120,000 for returns that lie in [0, 100], and that run's planner steered into the end of
+    the rail."""
+    if discount >= 1.0:
+        return -math.inf, math.inf
+    low, high = float(rewards.min()), float(rewards.max())
+    return min(0.0, low) / (1.0 - discount), max(0.0, high) / (1.0 - discount)
+
+
 def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.optim.Optimizer,
                     rng: np.random.Generator, discount: float = 0.99, lam: float = 0.95,
                     rounds: int = 5, epochs_per_round: int = 5, batch_size: int = 256,
@@ -99,7 +116,8 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
     rescales its output to their statistics and then runs ``epochs_per_round`` passes of MSE
     regression in normalised return units; on small data an epoch repeats the pass until it
     has made ``min_updates_per_epoch`` updates. The targets bootstrap from the members' mean
-    and every member regresses them (the members differ by their initialisation). Returns the
+    and every member regresses them (the members differ by their initialisation); they are
+    clamped to :func:`discounted_return_bounds` of the buffer's rewards. Returns the
     final mean squared error of the members' mean against the last targets, in return units.
     With ``mirror = (obs_sign, act_sign)`` the buffer is followed by its mirror image
     (:func:`mbrl.data.mirror.with_mirror_image`)."""
@@ -114,6 +132,7 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
     obs, next_obs = data["obs"], data["next_obs"]
     column = {name: data[name][:, None] for name in ("rew", "terminated", "truncated")}
     value.normalizer.fit(obs)
+    bounds = discounted_return_bounds(data["rew"], discount)
     size = len(obs)
     passes = max(1, math.ceil(min_updates_per_epoch / math.ceil(size / batch_size)))
     for _ in range(rounds):
@@ -121,7 +140,7 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
             targets = lambda_returns(column["rew"], value.mean_value(obs)[:, None],
                                      value.mean_value(next_obs)[:, None],
                                      column["terminated"], column["truncated"], discount,
-                                     lam)[:, 0]
+                                     lam)[:, 0].clamp(*bounds)
         value.rescale_returns(targets)
         normalized_targets = value.return_normalizer.normalize(targets[:, None])
         for _ in range(epochs_per_round * passes):

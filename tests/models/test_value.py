@@ -1,9 +1,11 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from mbrl.data import ReplayBuffer
-from mbrl.models.value import StateValue, fit_state_value
+from mbrl.models.value import StateValue, discounted_return_bounds, fit_state_value
 
 
 def countdown_buffer(episodes=20, length=10, truncate_last=False):
@@ -35,6 +37,37 @@ def test_value_fits_discounted_survival_of_terminating_episodes(lam):
     truth = (1 - gamma ** left) / (1 - gamma)  # V(k steps left) = sum_{t<k} gamma^t
     with torch.no_grad():
         torch.testing.assert_close(value(left[:, None]), truth, atol=0.15, rtol=0.0)
+
+
+def test_discounted_return_bounds():
+    assert discounted_return_bounds(torch.ones(5), 0.99) == pytest.approx((0.0, 100.0))
+    assert discounted_return_bounds(torch.tensor([-2.0, 3.0]), 0.9) == pytest.approx((-20, 30))
+    assert discounted_return_bounds(torch.tensor([1.0, 2.0]), 0.5) == pytest.approx((0.0, 4.0))
+    assert discounted_return_bounds(torch.ones(3), 1.0) == (-math.inf, math.inf)
+
+
+def test_bootstrap_at_an_unfinished_episode_cannot_run_away():
+    """An episode still running at the end of the data, whose last observation lies apart from
+    the others: ``V`` there is an extrapolation that the truncation's bootstrap feeds back into
+    itself. Unclamped, this one fit took ``V`` on the data down to about -170; clamped to
+    [0, 100] (rewards of 1, gamma 0.99) it stays in range."""
+    torch.manual_seed(0)
+    steps = 6
+    obs = 0.1 * np.arange(steps, dtype=np.float32)[:, None]
+    next_obs = obs + 0.1
+    next_obs[-1] += 1.0
+    truncated = np.zeros(steps, bool)
+    truncated[-1] = True
+    buffer = ReplayBuffer(steps, 1, 1)
+    buffer.add(obs, np.zeros((steps, 1), np.float32), np.ones(steps, np.float32), next_obs,
+               np.zeros(steps, bool), truncated)
+    value = StateValue(1, ensemble_size=5, pessimism=1.0)
+    optimizer = torch.optim.Adam(value.parameters(), lr=1e-3)
+    fit_state_value(value, buffer, optimizer, np.random.default_rng(0), discount=0.99,
+                    lam=0.95)
+    with torch.no_grad():
+        values = value.mean_value(torch.as_tensor(obs))
+    assert values.min() >= -1.0 and values.max() <= 101.0, values
 
 
 @pytest.mark.parametrize("ensemble_size", [1, 4])
