@@ -10,7 +10,8 @@ discounted return of the data-collecting policy from a state. Passed as
 ``fit_state_value`` regresses ``V`` on TD(lambda) returns of the buffer's episodes (reference
 000 eqs. 23-52), recomputing the targets from the current ``V`` every round. It does not
 bootstrap after a termination, and after a truncation it bootstraps from ``V`` of the final
-observation.
+observation; the targets are clamped to the range any discounted return of the observed rewards
+can take (:func:`discounted_return_bounds`).
 
 With ``ensemble_size > 1`` the value is an ensemble of independently initialised MLPs, and the
 planner sees ``mean - pessimism * std`` over the members. Away from the data the members
