@@ -134,7 +134,7 @@ class MBRLConfig:
     episodes: int = 15
     episode_steps: int | None = None  # cap on episode length; None keeps the task's
     buffer_capacity: int = 1_000_000
-    # train the model (an ensemble) and the value on the buffer and its mirror image (the
+    # train the model and the value on the buffer and its mirror image (the
     # task's reflection symmetry, ``TaskSpec.mirror``)
     mirror_data: bool = False
     model: DynamicsModelConfig = field(default_factory=DynamicsModelConfig)
@@ -162,8 +162,6 @@ class MBRLConfig:
         if self.mirror_data and make_task(self.task).mirror is None:
             raise ValueError(f"mirror_data needs a task with a mirror symmetry; {self.task} "
                              "declares none")
-        if self.mirror_data and self.model.kind != "ensemble":
-            raise ValueError("mirror_data is implemented for model.kind=ensemble only")
         if self.model.kind not in ("mlp", "ensemble"):
             raise ValueError(f"model.kind must be 'mlp' or 'ensemble', got {self.model.kind!r}")
         if self.model.kind == "ensemble" and self.model.propagation not in MODES:
@@ -345,7 +343,8 @@ class MBRLRun:
             score = train_dynamics(self.model, self.buffer, self.optimizer, rng,
                                    model_config.batch_size, model_config.max_epochs,
                                    model_config.patience, model_config.validation_fraction,
-                                   progress=config.progress).best_validation_mse
+                                   progress=config.progress,
+                                   mirror=self.mirror).best_validation_mse
         self.model.eval()
         return score
 

@@ -38,7 +38,7 @@ def train_ensemble(model: ProbabilisticEnsemble, buffer: ReplayBuffer,
     ``patience`` epochs in which no member improved by 1%, then choose the elites (the
     ``len(model.elites)`` members with the lowest validation MSE). With ``mirror = (obs_sign,
     act_sign)`` both splits are augmented with their mirror images (``split_for_training``)."""
-    _, train, validation = split_for_training(model, buffer, rng, validation_fraction, mirror)
+    train, validation = split_for_training(model, buffer, rng, validation_fraction, mirror)
     validation = train if validation is None else validation
     size, members = len(train["obs"]), model.ensemble_size
     samples = [rng.integers(size, size=size) if bootstrap else np.arange(size)

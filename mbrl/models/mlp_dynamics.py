@@ -64,13 +64,12 @@ MIN_VALIDATION_SIZE = 10
 
 def split_for_training(model: nn.Module, buffer: ReplayBuffer, rng: np.random.Generator,
                        validation_fraction: float, mirror: tuple[Tensor, Tensor] | None = None
-                       ) -> tuple[np.ndarray, dict[str, Tensor], dict[str, Tensor] | None]:
+                       ) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
     """Split the buffer, fit the model's normalisers on the training part; return the training
-    indices, the training data and the validation data (None when it would have fewer than
-    ``MIN_VALIDATION_SIZE`` transitions). With ``mirror = (obs_sign, act_sign)`` each part is
-    followed by its mirror image (:func:`mbrl.data.mirror.with_mirror_image`), after the split,
-    so that no validation transition is a training transition's mirror image; the training
-    indices then still name the buffer's rows only (the training data has twice as many)."""
+    data and the validation data (None when it would have fewer than ``MIN_VALIDATION_SIZE``
+    transitions). With ``mirror = (obs_sign, act_sign)`` each part is followed by its mirror
+    image (:func:`mbrl.data.mirror.with_mirror_image`), after the split, so that no validation
+    transition is a training transition's mirror image."""
     if len(buffer) < 2:
         raise ValueError(f"need at least 2 transitions to train a model, have {len(buffer)}")
     train_idx, val_idx = buffer.split(validation_fraction, rng)
@@ -81,7 +80,7 @@ def split_for_training(model: nn.Module, buffer: ReplayBuffer, rng: np.random.Ge
         train = with_mirror_image(train, *mirror)
         validation = None if validation is None else with_mirror_image(validation, *mirror)
     model.fit_normalizers(train["obs"], train["act"], train["next_obs"])
-    return train_idx, train, validation
+    return train, validation
 
 
 @dataclass
@@ -109,16 +108,18 @@ def train_dynamics(
     validation_fraction: float = 0.1,
     min_updates_per_epoch: int = 20,
     progress: bool = False,
+    mirror: tuple[Tensor, Tensor] | None = None,
 ) -> TrainResult:
     """Fit ``model`` to the buffer: refit normalisers on the training split, minimise MSE on
     normalised deltas, stop after ``patience`` epochs without validation improvement and keep
     the best weights. With fewer than 10 transitions for validation, the training loss decides
     (and no validation MSE is reported).
     On small data an epoch repeats the pass until it has made ``min_updates_per_epoch`` updates,
-    so that the first few episodes still get a well-fitted model."""
-    train_idx, train, validation = split_for_training(model, buffer, rng, validation_fraction)
-
-    passes = max(1, math.ceil(min_updates_per_epoch / math.ceil(len(train_idx) / batch_size)))
+    so that the first few episodes still get a well-fitted model. With ``mirror = (obs_sign,
+    act_sign)`` both splits are augmented with their mirror images (``split_for_training``)."""
+    train, validation = split_for_training(model, buffer, rng, validation_fraction, mirror)
+    size = len(train["obs"])
+    passes = max(1, math.ceil(min_updates_per_epoch / math.ceil(size / batch_size)))
     result = TrainResult()
     best_score, best_state, since_best = math.inf, None, 0
     bar = tqdm(range(max_epochs), desc="train model", unit="epoch", disable=not progress,
@@ -127,8 +128,10 @@ def train_dynamics(
         model.train()
         losses = []
         for _ in range(passes):
-            for batch in buffer.iterate(batch_size, rng, indices=train_idx):
-                loss = _delta_mse(model, batch.to_torch())
+            order = torch.as_tensor(rng.permutation(size))
+            for start in range(0, size, batch_size):
+                rows = order[start:start + batch_size]
+                loss = _delta_mse(model, {name: column[rows] for name, column in train.items()})
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

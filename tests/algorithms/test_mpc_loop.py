@@ -13,7 +13,7 @@ from mbrl.algorithms.mpc_loop import (
     PlannerConfig,
     run_mbrl,
 )
-from mbrl.models import ProbabilisticEnsemble
+from mbrl.models import MLPDynamics, ProbabilisticEnsemble
 from mbrl.util.config import load_config
 
 
@@ -190,16 +190,18 @@ def test_refits_within_an_episode_and_resumes_identically(tmp_path, monkeypatch,
     assert_config_error(tmp_path, error, f"model.{field}={invalid}")
 
 
-def test_mirror_data_trains_model_and_value_on_twice_the_data(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["ensemble", "mlp"])
+def test_mirror_data_trains_model_and_value_on_twice_the_data(tmp_path, monkeypatch, kind):
     def config(root, episodes):
         config = tiny_config(root, episodes)
-        config.mirror_data, config.model.kind, config.model.num_particles = True, "ensemble", 2
+        config.mirror_data, config.model.kind, config.model.num_particles = True, kind, 2
         config.terminal_value.enabled, config.terminal_value.rounds = True, 1
         return config
 
     sizes = []
-    original = ProbabilisticEnsemble.fit_normalizers
-    monkeypatch.setattr(ProbabilisticEnsemble, "fit_normalizers", lambda model, obs, *rest: (
+    model_class = ProbabilisticEnsemble if kind == "ensemble" else MLPDynamics
+    original = model_class.fit_normalizers
+    monkeypatch.setattr(model_class, "fit_normalizers", lambda model, obs, *rest: (
         sizes.append(len(obs)), original(model, obs, *rest))[1])
     value_mirrors = []
     original_fit = mpc_loop.fit_state_value
@@ -215,8 +217,6 @@ def test_mirror_data_trains_model_and_value_on_twice_the_data(tmp_path, monkeypa
     assert resumed_returns(config, tmp_path / "split", 2) == returns
     assert_config_error(tmp_path, "mirror_data needs a task with a mirror symmetry",
                         "task=Pendulum-v1", "mirror_data=true")
-    assert_config_error(tmp_path, "mirror_data is implemented for model.kind=ensemble",
-                        "mirror_data=true")
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in MBRL_PRESETS.glob("*.yaml")))
