@@ -71,7 +71,10 @@ class DynamicsModelConfig:
 class TerminalValueConfig:
     """A learned ``V(s)`` added as ``discount^H V(s_H)`` to every planned sequence's score, with
     in-horizon rewards discounted alike (``mbrl.models.value``); refitted to TD(lambda)
-    returns of the buffer before every MPC episode."""
+    returns of the buffer whenever the model is (before every MPC episode, and within one with
+    ``model.retrain_every`` / ``retrain_growth``). ``warm_start=False`` draws fresh weights
+    for every refit: a warm refit inherits a function of the last fit's input normalisation,
+    and many of them on a small, growing buffer drift into shapes no single fit gives."""
 
     enabled: bool = False
     discount: float = 0.99
@@ -83,6 +86,8 @@ class TerminalValueConfig:
     epochs_per_round: int = 5
     ensemble_size: int = 1
     pessimism: float = 0.0  # the planner sees mean - pessimism * std over the members
+    # continue every refit from the last one's weights; False starts each from fresh weights
+    warm_start: bool = True
 
 
 PLANNERS = ("random_shooting", "cem", "icem", "mppi")
@@ -353,7 +358,11 @@ class MBRLRun:
         if self.value is None:
             return float("nan")
         config = self.config.terminal_value
-        rng = numpy_generator(self.config.seed, self.episode, _VALUE, *_step_key(step))
+        keys = (self.config.seed, self.episode, _VALUE, *_step_key(step))
+        if not config.warm_start:
+            self.value.reinitialize(torch_generator(*keys))
+            self.value_optimizer.state.clear()
+        rng = numpy_generator(*keys)
         self.value.train()
         mse = fit_state_value(self.value, self.buffer, self.value_optimizer, rng, config.discount,
                               config.lam, config.rounds, config.epochs_per_round,

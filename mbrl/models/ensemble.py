@@ -49,9 +49,17 @@ class EnsembleLinear(nn.Module):
 
     def __init__(self, members: int, in_dim: int, out_dim: int) -> None:
         super().__init__()
-        bound = 1.0 / math.sqrt(in_dim)
-        self.weight = nn.Parameter(torch.empty(members, in_dim, out_dim).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(members, 1, out_dim).uniform_(-bound, bound))
+        self.weight = nn.Parameter(torch.empty(members, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(members, 1, out_dim))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw fresh weights and biases from ``U(-1/sqrt(in), 1/sqrt(in))``, like
+        ``nn.Linear`` (torch's global generator when ``generator`` is None)."""
+        bound = 1.0 / math.sqrt(self.weight.shape[1])
+        self.weight.uniform_(-bound, bound, generator=generator)
+        self.bias.uniform_(-bound, bound, generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
         """Every member on its own rows: ``[E, B, in] -> [E, B, out]``."""

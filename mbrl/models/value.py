@@ -79,6 +79,16 @@ class StateValue(nn.Module):
         return self.layers[-1](x)
 
     @torch.no_grad()
+    def reinitialize(self, generator: torch.Generator) -> None:
+        """Forget everything learned: fresh weights drawn from ``generator`` and identity
+        normalisers, as if just constructed."""
+        for layer in self.layers:
+            layer.reset_parameters(generator)
+        for normalizer in (self.normalizer, self.return_normalizer):
+            normalizer.mean.zero_()
+            normalizer.std.fill_(1.0)
+
+    @torch.no_grad()
     def rescale_returns(self, returns: Tensor) -> None:
         """Refit the return statistics to ``returns [N]`` and rescale the output layer so that
         every value ``V(obs)`` stays exactly what it was."""

@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -160,6 +161,35 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
                         "terminal_value.pessimism=-1")
     assert_config_error(tmp_path, "pessimism needs ensemble_size >= 2",
                         "terminal_value.pessimism=1")
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_value_refits_continue_from_the_last_fit_or_start_afresh(tmp_path, monkeypatch,
+                                                                  warm_start):
+    def config(root, episodes):
+        config = tiny_config(root, episodes)
+        config.terminal_value.enabled, config.terminal_value.rounds = True, 1
+        config.terminal_value.warm_start = warm_start
+        return config
+
+    entering, leaving = [], []
+    original_fit = mpc_loop.fit_state_value
+
+    def recording_fit(value, *args, **kwargs):
+        entering.append(copy.deepcopy(value.state_dict()))
+        result = original_fit(value, *args, **kwargs)
+        leaving.append(copy.deepcopy(value.state_dict()))
+        return result
+
+    monkeypatch.setattr(mpc_loop, "fit_state_value", recording_fit)
+    folder, returns = run_mbrl(config(tmp_path / "full", 2))
+    assert len(entering) == 2
+    continued = all(torch.equal(entering[1][name], leaving[0][name]) for name in leaving[0])
+    assert continued == warm_start
+    if not warm_start:
+        assert entering[1]["normalizer.mean"].eq(0).all()
+        assert entering[1]["return_normalizer.std"].eq(1).all()
+    assert resumed_returns(config, tmp_path / "split", 2) == returns
 
 
 @pytest.mark.parametrize(("field", "value", "episodes", "refits_expected", "invalid", "error"), [

@@ -82,6 +82,21 @@ def test_rescaling_returns_keeps_every_value(ensemble_size):
     assert value.return_normalizer.mean.item() > 90
 
 
+def test_reinitialize_forgets_the_fit_and_its_statistics():
+    torch.manual_seed(0)
+    fitted, unfitted = (StateValue(1, hidden_size=16, ensemble_size=3) for _ in range(2))
+    fit_state_value(fitted, countdown_buffer(), torch.optim.Adam(fitted.parameters(), lr=1e-2),
+                    np.random.default_rng(0), rounds=2)
+    assert fitted.return_normalizer.mean.item() > 1
+    for value in (fitted, unfitted):
+        value.reinitialize(torch.Generator().manual_seed(7))
+    for (name, tensor), other in zip(fitted.state_dict().items(), unfitted.state_dict().values(),
+                                     strict=True):
+        torch.testing.assert_close(tensor, other, rtol=0, atol=0, msg=name)
+    for normalizer in (fitted.normalizer, fitted.return_normalizer):
+        assert normalizer.mean.eq(0).all() and normalizer.std.eq(1).all()
+
+
 def test_long_survival_returns_are_fitted_at_the_default_learning_rate():
     """Returns up to ~63 (gamma 0.99, 100-step episodes) from 300 transitions at lr 1e-3:
     without the output rescaling and the floor on updates, V stays far below its targets."""
