@@ -73,8 +73,9 @@ class TerminalValueConfig:
     in-horizon rewards discounted alike (``mbrl.models.value``); refitted to TD(lambda)
     returns of the buffer whenever the model is (before every MPC episode, and within one with
     ``model.retrain_every`` / ``retrain_growth``). ``warm_start=False`` draws fresh weights
-    for every refit: a warm refit inherits a function of the last fit's input normalisation,
-    and many of them on a small, growing buffer drift into shapes no single fit gives."""
+    for every refit: a warm refit starts from a function fitted under the previous input
+    statistics, and dozens of them on a small, growing buffer ended in a value no single fit
+    gives (higher at the ends of InvertedPendulum's rail than at its centre)."""
 
     enabled: bool = False
     discount: float = 0.99
