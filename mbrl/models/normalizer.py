@@ -25,6 +25,12 @@ class Normalizer(nn.Module):
         self.mean.copy_(data.mean(dim=0))
         self.std.copy_(torch.where(std < self.eps, torch.ones_like(std), std))
 
+    @torch.no_grad()
+    def reset(self) -> None:
+        """Back to the identity: mean 0, std 1."""
+        self.mean.zero_()
+        self.std.fill_(1.0)
+
     def normalize(self, x: Tensor) -> Tensor:
         return (x - self.mean) / self.std
 

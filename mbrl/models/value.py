@@ -84,9 +84,8 @@ class StateValue(nn.Module):
         normalisers, as if just constructed."""
         for layer in self.layers:
             layer.reset_parameters(generator)
-        for normalizer in (self.normalizer, self.return_normalizer):
-            normalizer.mean.zero_()
-            normalizer.std.fill_(1.0)
+        self.normalizer.reset()
+        self.return_normalizer.reset()
 
     @torch.no_grad()
     def rescale_returns(self, returns: Tensor) -> None:
