@@ -3,7 +3,7 @@
     python -m experiments.benchmarks.ensemble_layout
 
 E = 5 members of a 4 x 200 SiLU MLP (HalfCheetah-sized input 23, output 34) with weights stored
-stacked (``EnsembleLinear``). Two ways to run them: (a) a loop over the members, one matmul per
+stacked (``mbrl.nn.EnsembleMLP``). Two ways to run them: (a) a loop over the members, one matmul per
 layer on a view of that member's weights, and (b) one ``torch.baddbmm`` per layer over all
 members. Timed: the forward pass without gradients (planning and evaluation) for a range of
 rows per member, and a training step (forward, backward of a squared loss) at batch 256 per
@@ -12,46 +12,33 @@ member. Results go to ``results/ensemble_layout.json``.
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import torch
-from torch.nn import functional as F
 
 from experiments.benchmarks.common import median_seconds, write_results
-from mbrl.models.ensemble import EnsembleLinear
+from mbrl.nn import EnsembleMLP
 
 MEMBERS, IN_DIM, OUT_DIM, HIDDEN, LAYERS, TRAIN_BATCH = 5, 23, 34, 200, 4, 256
 
 
-def stacked(layers: list[EnsembleLinear], x: torch.Tensor) -> torch.Tensor:
+def stacked(net: EnsembleMLP, x: torch.Tensor) -> torch.Tensor:
     """All members at once: ``[E, B, in] -> [E, B, out]``."""
-    for layer in layers[:-1]:
-        x = F.silu(layer(x))
-    return layers[-1](x)
+    return net(x)
 
 
-def looped(layers: list[EnsembleLinear], x: torch.Tensor) -> list[torch.Tensor]:
+def looped(net: EnsembleMLP, x: torch.Tensor) -> list[torch.Tensor]:
     """One member at a time: ``[E, B, in] -> E x [B, out]``."""
-    outputs = []
-    for member in range(MEMBERS):
-        h = x[member]
-        for layer in layers[:-1]:
-            h = F.silu(layer.member(member, h))
-        outputs.append(layers[-1].member(member, h))
-    return outputs
+    return [net.member(member, x[member]) for member in range(MEMBERS)]
 
 
-def training_step(layers: list[EnsembleLinear], x: torch.Tensor, how: str) -> None:
-    out = stacked(layers, x) if how == "stacked" else torch.stack(looped(layers, x))
-    for layer in layers:
-        layer.weight.grad = layer.bias.grad = None
+def training_step(net: EnsembleMLP, x: torch.Tensor, how: str) -> None:
+    out = stacked(net, x) if how == "stacked" else torch.stack(looped(net, x))
+    net.zero_grad(set_to_none=True)
     out.square().mean().backward()
 
 
 def main() -> None:
     torch.manual_seed(0)
-    widths = [IN_DIM] + [HIDDEN] * LAYERS + [OUT_DIM]
-    layers = [EnsembleLinear(MEMBERS, a, b) for a, b in pairwise(widths)]
+    layers = EnsembleMLP(MEMBERS, [IN_DIM] + [HIDDEN] * LAYERS + [OUT_DIM], "silu")
     results: dict[str, dict] = {"forward": {}, "training_step": {}}
     with torch.no_grad():
         for rows in (100, 500, 2000, 10_000):

@@ -10,14 +10,14 @@ from mbrl.agents.networks import ActorCritic
 from mbrl.agents.onpolicy import Rollout, RolloutCollector
 from mbrl.agents.ppo import PPO, PPOConfig
 from mbrl.agents.reinforce import Reinforce, ReinforceConfig
-from mbrl.agents.returns import (
+from mbrl.agents.sac import SAC, SACConfig
+from mbrl.returns import (
     discounted_returns,
     gae,
     lambda_returns,
     n_step_returns,
     td_errors,
 )
-from mbrl.agents.sac import SAC, SACConfig
 
 __all__ = ["A2C", "A2CConfig", "ActorCritic", "PPO", "PPOConfig", "Reinforce", "ReinforceConfig",
            "Rollout", "RolloutCollector", "SAC", "SACConfig", "discounted_returns", "gae",

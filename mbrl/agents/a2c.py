@@ -13,7 +13,7 @@ import torch
 
 from mbrl.agents.networks import ActorCritic
 from mbrl.agents.onpolicy import OnPolicyAgent, Rollout
-from mbrl.agents.returns import gae, n_step_returns
+from mbrl.returns import gae, n_step_returns
 
 
 @dataclass

@@ -14,74 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
-
-
-def mlp(sizes: list[int], activation: str = "tanh",
-        output_gain: float | None = None) -> nn.Sequential:
-    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between them.
-
-    With ``output_gain`` every layer is orthogonally initialised (gain sqrt(2) for hidden layers,
-    ``output_gain`` for the last, zero biases), the usual choice for PPO/A2C.
-    """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if len(sizes) < 2 or any(int(s) != s or s < 1 for s in sizes):
-        raise ValueError(f"layer sizes must be >= 2 positive integers, got {sizes}")
-    layers: list[nn.Module] = []
-    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        linear = nn.Linear(fan_in, fan_out)
-        last = index == len(sizes) - 2
-        if output_gain is not None:
-            nn.init.orthogonal_(linear.weight, output_gain if last else math.sqrt(2))
-            nn.init.zeros_(linear.bias)
-        layers.append(linear)
-        if not last:
-            layers.append(ACTIVATIONS[activation]())
-    return nn.Sequential(*layers)
-
-
-class StackedMLP(nn.Module):
-    """``members`` independent MLPs of one shape with stacked weights (``[M, in, out]`` per
-    layer), all evaluated with one batched matmul per layer: ``forward(x [B, D]) -> [M, B,
-    out]``. It halves the number of ops (forward, backward and optimiser) of running two networks
-    one by one, which dominates on small ones: a PPO minibatch step with 64 x 64 policy and
-    value networks took 0.83x the time.
-
-    Each member is initialised as ``mlp(sizes, activation, output_gains[m])`` would be (PyTorch's
-    default without ``output_gains``)."""
-
-    def __init__(self, members: int, sizes: list[int], activation: str = "tanh",
-                 output_gains: tuple[float, ...] | None = None) -> None:
-        super().__init__()
-        if output_gains is not None and len(output_gains) != members:
-            raise ValueError(f"need one output gain per member ({members}), got {output_gains}")
-        gains = output_gains if output_gains is not None else (None,) * members
-        nets = [[m for m in mlp(sizes, activation, gain) if isinstance(m, nn.Linear)]
-                for gain in gains]
-        self.weights = nn.ParameterList(torch.stack([net[i].weight.detach().T for net in nets])
-                                        for i in range(len(sizes) - 1))
-        self.biases = nn.ParameterList(torch.stack([net[i].bias.detach()[None] for net in nets])
-                                       for i in range(len(sizes) - 1))
-        self.activation = ACTIVATIONS[activation]()
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = x.expand(len(self.weights[0]), *x.shape)
-        last = len(self.weights) - 1
-        for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(bias, h, weight)
-            if index < last:
-                h = self.activation(h)
-        return h
-
-    def member(self, index: int, x: Tensor) -> Tensor:
-        """Member ``index`` alone: ``[B, D] -> [B, out]`` (when the others are not needed)."""
-        last = len(self.weights) - 1
-        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.addmm(bias[index, 0], x, weight[index])
-            if layer < last:
-                x = self.activation(x)
-        return x
+from mbrl.nn import ACTIVATIONS, EnsembleMLP, Normalizer, mlp
 
 
 class Categorical:
@@ -155,34 +88,10 @@ class DiagonalGaussian:
         return DiagonalGaussian(self.mean[index], self.log_std[index])
 
 
-class RunningMeanStd(nn.Module):
-    """Running mean and variance over ``[N, D]`` batches (parallel algorithm of Chan et al.),
-    kept as buffers so they are saved with the module that owns them."""
-
-    def __init__(self, dim: int, clip: float = 10.0, eps: float = 1e-8) -> None:
-        super().__init__()
-        self.clip, self.eps = clip, eps
-        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
-        self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
-        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
-
-    @torch.no_grad()
-    def update(self, batch: Tensor) -> None:
-        batch = batch.reshape(-1, self.mean.shape[0]).to(torch.float64)
-        count = batch.shape[0]
-        mean, var = batch.mean(0), batch.var(0, unbiased=False)
-        total = self.count + count
-        delta = mean - self.mean
-        self.mean += delta * count / total
-        self.var.copy_((self.var * self.count + var * count
-                        + delta.square() * self.count * count / total) / total)
-        self.count.copy_(total)
-
-    def normalize(self, x: Tensor) -> Tensor:
-        """``(x - mean) / std``, clamped to ``[-clip, clip]`` (the standard observation
-        normalisation of PPO; values past 10 std are outliers by construction)."""
-        scaled = (x - self.mean.to(x.dtype)) / torch.sqrt(self.var.to(x.dtype) + self.eps)
-        return scaled.clamp(-self.clip, self.clip)
+def running_normalizer(dim: int) -> Normalizer:
+    """Running statistics as PPO implementations keep them: ``(x - mean) / sqrt(var + 1e-8)``
+    in float64, clamped to 10 std (values past that are outliers by construction)."""
+    return Normalizer(dim, min_std=0.0, clip=10.0, variance_eps=1e-8, dtype=torch.float64)
 
 
 def space_dims(observation_space: gym.Space, action_space: gym.Space) -> tuple[int, int, bool]:
@@ -207,10 +116,12 @@ class ActorCritic(nn.Module):
     Categorical policy for Discrete actions, diagonal Gaussian with a state-independent learned
     log-std for Box actions. ``shared_trunk`` puts both heads on one hidden stack (004: "two
     networks vs a shared network"); otherwise they are separate MLPs, run together as one
-    :class:`StackedMLP` (member 0 the policy; member 1 the value, which reads its first output
-    column; its other columns are unused). With
-    ``normalize_observations`` a :class:`RunningMeanStd` standardises inputs; the agent decides
-    when its statistics are updated.
+    two-member :class:`~mbrl.nn.EnsembleMLP` (member 0 the policy; member 1 the value, which
+    reads its first output column; its other columns are unused): half the ops (forward,
+    backward and optimiser) of two networks one by one, which dominates on small networks (a
+    PPO minibatch step with 64 x 64 networks took 0.83x the time). With
+    ``normalize_observations`` running statistics (:meth:`~mbrl.nn.Normalizer.update`, clamped
+    to 10 std) standardise the inputs; the agent decides when they are updated.
     """
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space,
@@ -220,7 +131,7 @@ class ActorCritic(nn.Module):
         super().__init__()
         obs_dim, act_dim, self.discrete = space_dims(observation_space, action_space)
         self.action_space = action_space
-        self.obs_normalizer = RunningMeanStd(obs_dim) if normalize_observations else None
+        self.obs_normalizer = running_normalizer(obs_dim) if normalize_observations else None
         hidden = list(hidden)
         if shared_trunk:
             self.trunk = nn.Sequential(mlp([obs_dim, *hidden], activation, math.sqrt(2)),
@@ -230,8 +141,8 @@ class ActorCritic(nn.Module):
             self.networks = None
         else:
             self.trunk = self.policy_head = self.value_head = None
-            self.networks = StackedMLP(2, [obs_dim, *hidden, act_dim], activation,
-                                       output_gains=(0.01, 1.0))
+            self.networks = EnsembleMLP(2, [obs_dim, *hidden, act_dim], activation,
+                                        like_mlp=True, output_gains=(0.01, 1.0))
         self.log_std = (None if self.discrete
                         else nn.Parameter(torch.full((act_dim,), log_std_init)))
         box = not self.discrete

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mbrl.agents.networks import ActorCritic, RunningMeanStd
+from mbrl.agents.networks import ActorCritic, running_normalizer
 from mbrl.agents.onpolicy import OnPolicyAgent, Rollout
-from mbrl.agents.returns import gae
+from mbrl.returns import gae
 
 
 @dataclass
@@ -64,7 +64,7 @@ class RewardScaler:
 
     def __init__(self, num_envs: int, gamma: float) -> None:
         self.gamma = gamma
-        self.statistics = RunningMeanStd(1)
+        self.statistics = running_normalizer(1)
         self.running_return = torch.zeros(num_envs, dtype=torch.float64)
 
     def __call__(self, rewards: Tensor, ends: Tensor) -> Tensor:
@@ -74,7 +74,7 @@ class RewardScaler:
             self.running_return = self.running_return * self.gamma + rewards[t]
             self.statistics.update(self.running_return[:, None])
             self.running_return[ends[t]] = 0.0
-        std = torch.sqrt(self.statistics.var + self.statistics.eps).float()
+        std = torch.sqrt(self.statistics.var + self.statistics.variance_eps).float()
         return rewards / std
 
     def state_dict(self) -> dict[str, Any]:

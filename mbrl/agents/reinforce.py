@@ -26,7 +26,7 @@ from torch.func import functional_call, grad, vmap
 
 from mbrl.agents.networks import ActorCritic
 from mbrl.agents.onpolicy import OnPolicyAgent, Rollout
-from mbrl.agents.returns import discounted_returns
+from mbrl.returns import discounted_returns
 
 BASELINES = ("none", "mean", "optimal", "value")
 

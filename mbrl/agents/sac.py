@@ -20,8 +20,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mbrl.agents.networks import ACTIVATIONS, Categorical, StackedMLP, mlp, space_dims
+from mbrl.agents.networks import Categorical, space_dims
 from mbrl.data.buffer import FIELDS, Batch, ReplayBuffer
+from mbrl.nn import ACTIVATIONS, EnsembleMLP, mlp
 
 
 @dataclass
@@ -52,7 +53,7 @@ class SACConfig:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
 
 
-class TwinQ(StackedMLP):
+class TwinQ(EnsembleMLP):
     """Two MLP critics with stacked weights, evaluated with one batched matmul per layer.
 
     ``forward(x [B, D]) -> [2, B, out]``. For continuous actions ``x`` is ``[obs, act]`` and
@@ -60,7 +61,7 @@ class TwinQ(StackedMLP):
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...], activation: str) -> None:
-        super().__init__(2, [in_dim, *hidden, out_dim], activation)
+        super().__init__(2, [in_dim, *hidden, out_dim], activation, like_mlp=True)
 
 
 class SquashedGaussianActor(nn.Module):

@@ -20,15 +20,13 @@ with 500 candidates x 20 particles has 2000) and lets each member see only its o
 
 from __future__ import annotations
 
-import math
-from itertools import pairwise
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mbrl.models.normalizer import Normalizer
+from mbrl.nn import EnsembleMLP, Normalizer
 from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
 
 PETS_WEIGHT_DECAYS = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
@@ -41,33 +39,6 @@ def default_weight_decays(num_layers: int) -> tuple[float, ...]:
         return PETS_WEIGHT_DECAYS
     return tuple(float(d) for d in torch.linspace(PETS_WEIGHT_DECAYS[0], PETS_WEIGHT_DECAYS[-1],
                                                   num_layers + 1))
-
-
-class EnsembleLinear(nn.Module):
-    """``E`` independent affine layers, stored stacked: ``weight [E, in, out]``, ``bias
-    [E, 1, out]``, each initialised like ``nn.Linear``."""
-
-    def __init__(self, members: int, in_dim: int, out_dim: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(members, in_dim, out_dim))
-        self.bias = nn.Parameter(torch.empty(members, 1, out_dim))
-        self.reset_parameters()
-
-    @torch.no_grad()
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Draw fresh weights and biases from ``U(-1/sqrt(in), 1/sqrt(in))``, like
-        ``nn.Linear`` (torch's global generator when ``generator`` is None)."""
-        bound = 1.0 / math.sqrt(self.weight.shape[1])
-        self.weight.uniform_(-bound, bound, generator=generator)
-        self.bias.uniform_(-bound, bound, generator=generator)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Every member on its own rows: ``[E, B, in] -> [E, B, out]``."""
-        return torch.baddbmm(self.bias, x, self.weight)
-
-    def member(self, index: int, x: Tensor) -> Tensor:
-        """Member ``index`` alone: ``[B, in] -> [B, out]``."""
-        return torch.addmm(self.bias[index, 0], x, self.weight[index])
 
 
 class ProbabilisticEnsemble(nn.Module):
@@ -90,8 +61,7 @@ class ProbabilisticEnsemble(nn.Module):
         self.delta_normalizer = Normalizer(obs_dim)
         widths = [obs_dim + act_dim] + [hidden_size] * num_layers
         widths.append(obs_dim * (2 if probabilistic else 1))
-        self.layers = nn.ModuleList(EnsembleLinear(ensemble_size, fan_in, fan_out)
-                                    for fan_in, fan_out in pairwise(widths))
+        self.net = EnsembleMLP(ensemble_size, widths, "silu")
         decays = weight_decays if weight_decays is not None else default_weight_decays(num_layers)
         if len(decays) != num_layers + 1:
             raise ValueError(f"weight_decays needs {num_layers + 1} values (one per linear "
@@ -109,18 +79,13 @@ class ProbabilisticEnsemble(nn.Module):
     def forward(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
         """Every member on its own batch: ``obs [E, B, S]``, ``act [E, B, A]`` -> normalised-delta
         mean and bounded log-variance ``[E, B, S]``."""
-        x = self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
-        for layer in self.layers[:-1]:
-            x = F.silu(layer(x))
-        return self._gaussian(self.layers[-1](x))
+        return self._gaussian(self.net(self.input_normalizer.normalize(torch.cat([obs, act], -1))))
 
     def member_forward(self, member: int, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
         """Normalised-delta mean and bounded log-variance ``[B, S]`` of one member (log-variance
         ``0`` for a deterministic ensemble)."""
         x = self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
-        for layer in self.layers[:-1]:
-            x = F.silu(layer.member(member, x))
-        return self._gaussian(self.layers[-1].member(member, x))
+        return self._gaussian(self.net.member(member, x))
 
     def _gaussian(self, out: Tensor) -> tuple[Tensor, Tensor]:
         """Split the last layer's output ``[..., S or 2S]`` into the mean and the soft-bounded
@@ -143,8 +108,8 @@ class ProbabilisticEnsemble(nn.Module):
             loss = nll.sum() + self.ensemble_size * bounds
         else:
             loss = (mean - target).square().mean(dim=(1, 2)).sum()
-        decay = sum(d * layer.weight.square().sum()
-                    for d, layer in zip(self.weight_decays, self.layers, strict=True))
+        decay = sum(d * weight.square().sum()
+                    for d, weight in zip(self.weight_decays, self.net.weights, strict=True))
         return loss + decay
 
     def mse(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
@@ -155,13 +120,11 @@ class ProbabilisticEnsemble(nn.Module):
 
     def member_state(self, member: int) -> dict[str, Tensor]:
         """A copy of member ``member``'s weights (the shared log-variance bounds excluded)."""
-        return {name: p[member].detach().clone() for name, p in self.layers.named_parameters()}
+        return self.net.member_state(member)
 
     def load_member_state(self, member: int, state: dict[str, Tensor]) -> None:
         """Overwrite member ``member``'s weights with a ``member_state`` copy."""
-        with torch.no_grad():
-            for name, p in self.layers.named_parameters():
-                p[member].copy_(state[name])
+        self.net.load_member_state(member, state)
 
     def sample_next(self, member: int, obs: Tensor, act: Tensor,
                     generator: torch.Generator | None) -> Tensor:

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mbrl.nn import mlp
 from planners import MPC, Planner, Problem
 
 
@@ -99,11 +100,6 @@ class ConvDecoder(nn.Module):
         return self.deconvs(self.project(latent)[:, :, None, None])
 
 
-def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU(),
-                         nn.Linear(hidden, out_dim))
-
-
 class LatentWorldModel(nn.Module):
     """Encoder, latent dynamics, reward and decoder trained jointly (eq. 5.3.6, overshooting).
 
@@ -129,10 +125,11 @@ class LatentWorldModel(nn.Module):
                                                   encoder_out)
             self.decoder: nn.Module = ConvDecoder(z, tuple(config.channels))
         else:
-            self.encoder = _mlp(self.obs_shape[0], config.hidden, encoder_out)
-            self.decoder = _mlp(z, config.hidden, self.obs_shape[0])
-        self.dynamics = _mlp(z + act_dim, config.hidden, z)
-        self.reward_head = _mlp(z + act_dim, config.hidden, 1)
+            self.encoder = mlp([self.obs_shape[0], config.hidden, config.hidden, encoder_out],
+                               "elu")
+            self.decoder = mlp([z, config.hidden, config.hidden, self.obs_shape[0]], "elu")
+        self.dynamics = mlp([z + act_dim, config.hidden, config.hidden, z], "elu")
+        self.reward_head = mlp([z + act_dim, config.hidden, config.hidden, 1], "elu")
 
     # ----- model pieces (the Problem interface) --------------------------------------------
     def _prepare(self, obs: Tensor) -> Tensor:

@@ -17,17 +17,7 @@ from tqdm.auto import tqdm
 
 from mbrl.data.buffer import ReplayBuffer
 from mbrl.data.mirror import with_mirror_image
-from mbrl.models.normalizer import Normalizer
-
-
-def mlp(in_dim: int, out_dim: int, hidden_size: int, num_layers: int,
-        activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
-    """``num_layers`` hidden layers of ``hidden_size`` units, then a linear output layer."""
-    layers: list[nn.Module] = []
-    for i in range(num_layers):
-        layers += [nn.Linear(in_dim if i == 0 else hidden_size, hidden_size), activation()]
-    layers.append(nn.Linear(hidden_size if num_layers else in_dim, out_dim))
-    return nn.Sequential(*layers)
+from mbrl.nn import Normalizer, mlp
 
 
 class MLPDynamics(nn.Module):
@@ -39,7 +29,7 @@ class MLPDynamics(nn.Module):
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.input_normalizer = Normalizer(obs_dim + act_dim)
         self.delta_normalizer = Normalizer(obs_dim)
-        self.net = mlp(obs_dim + act_dim, obs_dim, hidden_size, num_layers)
+        self.net = mlp([obs_dim + act_dim, *[hidden_size] * num_layers, obs_dim], "silu")
 
     def fit_normalizers(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> None:
         """Fit input and target statistics from training data ``[N, S]``, ``[N, A]``, ``[N, S]``."""

@@ -27,13 +27,11 @@ import math
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from mbrl.agents.returns import lambda_returns
 from mbrl.data.buffer import ReplayBuffer
 from mbrl.data.mirror import with_mirror_image
-from mbrl.models.ensemble import EnsembleLinear
-from mbrl.models.normalizer import Normalizer
+from mbrl.nn import EnsembleMLP, Normalizer
+from mbrl.returns import lambda_returns
 
 
 class StateValue(nn.Module):
@@ -53,9 +51,8 @@ class StateValue(nn.Module):
         self.obs_dim, self.ensemble_size, self.pessimism = obs_dim, ensemble_size, pessimism
         self.normalizer = Normalizer(obs_dim)
         self.return_normalizer = Normalizer(1)
-        sizes = [obs_dim] + [hidden_size] * num_layers + [1]
-        self.layers = nn.ModuleList(EnsembleLinear(ensemble_size, a, b)
-                                    for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.net = EnsembleMLP(ensemble_size, [obs_dim] + [hidden_size] * num_layers + [1],
+                               "silu")
 
     def forward(self, obs: Tensor) -> Tensor:
         values = self.members(obs)
@@ -73,17 +70,13 @@ class StateValue(nn.Module):
         """Every member's value in normalised return units, ``[E, B, 1]``."""
         if obs.ndim != 2 or obs.shape[-1] != self.obs_dim:
             raise ValueError(f"obs must be [B, {self.obs_dim}], got {tuple(obs.shape)}")
-        x = self.normalizer.normalize(obs).expand(self.ensemble_size, -1, -1)
-        for layer in self.layers[:-1]:
-            x = F.silu(layer(x))
-        return self.layers[-1](x)
+        return self.net(self.normalizer.normalize(obs))
 
     @torch.no_grad()
     def reinitialize(self, generator: torch.Generator) -> None:
         """Forget everything learned: fresh weights drawn from ``generator`` and identity
         normalisers, as if just constructed."""
-        for layer in self.layers:
-            layer.reset_parameters(generator)
+        self.net.reset_parameters(generator)
         self.normalizer.reset()
         self.return_normalizer.reset()
 
@@ -91,12 +84,12 @@ class StateValue(nn.Module):
     def rescale_returns(self, returns: Tensor) -> None:
         """Refit the return statistics to ``returns [N]`` and rescale the output layer so that
         every value ``V(obs)`` stays exactly what it was."""
-        out = self.layers[-1]
+        weight, bias = self.net.weights[-1], self.net.biases[-1]
         old_mean, old_std = self.return_normalizer.mean.clone(), self.return_normalizer.std.clone()
         self.return_normalizer.fit(returns[:, None])
         new_mean, new_std = self.return_normalizer.mean, self.return_normalizer.std
-        out.weight.mul_(old_std / new_std)
-        out.bias.copy_((old_std * out.bias + old_mean - new_mean) / new_std)
+        weight.mul_(old_std / new_std)
+        bias.copy_((old_std * bias + old_mean - new_mean) / new_std)
 
 
 def discounted_return_bounds(rewards: Tensor, discount: float) -> tuple[float, float]:

@@ -12,7 +12,7 @@ from torch.distributions import (
 )
 from torch.distributions import Categorical as TorchCategorical
 
-from mbrl.agents.networks import ActorCritic, Categorical, DiagonalGaussian, RunningMeanStd, mlp
+from mbrl.agents.networks import ActorCritic, Categorical, DiagonalGaussian
 from mbrl.agents.sac import SquashedGaussianActor, TwinQ
 
 
@@ -84,17 +84,6 @@ def test_twin_q_members_are_independent_mlps():
     assert twin.weights[0].grad[1].abs().sum() == 0  # member 1 untouched by member 0's loss
 
 
-def test_running_mean_std_matches_numpy_over_batches():
-    rng = np.random.default_rng(0)
-    batches = [rng.normal(3, 2, size=(n, 4)) for n in (7, 50, 1, 33)]
-    stats = RunningMeanStd(4)
-    for batch in batches:
-        stats.update(torch.as_tensor(batch))
-    data = np.concatenate(batches)
-    np.testing.assert_allclose(stats.mean.numpy(), data.mean(0), rtol=1e-4)
-    np.testing.assert_allclose(stats.var.numpy(), data.var(0), rtol=1e-4)
-
-
 def test_actor_critic_heads_and_policy_protocol():
     obs_space = gym.spaces.Box(-np.inf, np.inf, (4,))
     for action_space, shape in [(gym.spaces.Discrete(3), ()), (gym.spaces.Box(-1, 1, (2,)), (2,))]:
@@ -120,8 +109,6 @@ def test_bad_spaces_and_layers_raise():
         ActorCritic(gym.spaces.Discrete(3), gym.spaces.Discrete(2))
     with pytest.raises(ValueError, match="bounded"):
         ActorCritic(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-np.inf, np.inf, (1,)))
-    with pytest.raises(ValueError, match="activation"):
-        mlp([3, 4], "sigmoidish")
     assert math.isclose(float(Categorical(torch.zeros(1, 4)).entropy()), math.log(4), rel_tol=1e-6)
 
 

@@ -53,7 +53,7 @@ def test_optimal_baseline_matches_per_sample_brute_force():
     agent.update(rollout)
     ours = {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
     # brute force: one backward per sample
-    from mbrl.agents.returns import discounted_returns
+    from mbrl.returns import discounted_returns
     returns = discounted_returns(rollout.rewards, torch.zeros_like(rollout.rewards),
                                  rollout.terminated, rollout.truncated, 0.9)
     valid = complete_episode_mask(rollout.terminated, rollout.truncated)
@@ -78,7 +78,7 @@ def test_reinforce_gradient_matches_definition(baseline):
     agent = Reinforce(policy, ReinforceConfig(baseline=baseline, learning_rate=1e-9, gamma=0.95),
                       torch.Generator())
     metrics = agent.update(rollout)
-    from mbrl.agents.returns import discounted_returns
+    from mbrl.returns import discounted_returns
     with torch.no_grad():
         next_values = policy.value(rollout.next_obs.reshape(-1, 3)).reshape(6, 2)
     if baseline != "value":
@@ -108,7 +108,7 @@ def test_a2c_n_step_loss_gradient():
                 torch.Generator())
     agent.update(rollout)
     ours = flat_grad(policy)
-    from mbrl.agents.returns import n_step_returns
+    from mbrl.returns import n_step_returns
     policy.zero_grad()
     dist, value = policy(rollout.obs.reshape(-1, 3))
     with torch.no_grad():

@@ -48,7 +48,7 @@ def test_training_learns_the_mean_and_the_aleatoric_variance():
 def test_log_variance_is_soft_bounded():
     model = small_ensemble()
     with torch.no_grad():
-        model.layers[-1].bias[0].fill_(100.0)  # huge raw log-variance
+        model.net.biases[-1][0].fill_(100.0)  # huge raw log-variance
     _, logvar = model.member_forward(0, torch.zeros(4, 2), torch.zeros(4, 1))
     assert (logvar <= model.max_logvar + 1e-3).all()  # soft: within softplus slack
 
@@ -68,7 +68,7 @@ def test_stacked_and_per_member_paths_agree():
     by_hand = sum(((mean[m] - target[m]).square() * (-logvar[m]).exp() + logvar[m]).mean()
                   + 0.01 * (model.max_logvar.sum() - model.min_logvar.sum()) / 2
                   for m in range(3))
-    by_hand = by_hand + sum(1e-5 * layer.weight.square().sum() for layer in model.layers)
+    by_hand = by_hand + sum(1e-5 * weight.square().sum() for weight in model.net.weights)
     torch.testing.assert_close(model.loss(obs, act, next_obs), by_hand)
     torch.testing.assert_close(model.mse(obs[0], act[0], next_obs[0])[1],
                                (model.member_forward(1, obs[0], act[0])[0]
@@ -83,7 +83,7 @@ def test_member_state_round_trip_touches_only_that_member():
     saved = model.member_state(1)
     before = [model.member_forward(m, x, a)[0] for m in range(3)]
     with torch.no_grad():
-        for p in model.layers.parameters():
+        for p in model.net.parameters():
             p.add_(1.0)
     model.load_member_state(1, saved)
     after = [model.member_forward(m, x, a)[0] for m in range(3)]
@@ -94,10 +94,10 @@ def test_member_state_round_trip_touches_only_that_member():
 def test_propagation_modes_have_their_semantics():
     model = small_ensemble()
     with torch.no_grad():  # member m predicts a delta of exactly m (zero variance path: mean)
-        for p in model.layers.parameters():
+        for p in model.net.parameters():
             p.zero_()
         for m in range(3):
-            model.layers[-1].bias[m, 0, :2] = float(m)
+            model.net.biases[-1][m, 0, :2] = float(m)
     states, actions = torch.zeros(12, 2), torch.zeros(12, 1)
     ts_inf = EnsembleDynamics(model, num_particles=6, mode="ts_inf", sample=False)
     out = ts_inf(states, actions)[:, 0]

@@ -3,19 +3,7 @@ import pytest
 import torch
 
 from mbrl.data import ReplayBuffer
-from mbrl.models import MLPDynamics, Normalizer, train_dynamics
-
-
-def test_normalizer_round_trip_and_constant_dims():
-    data = torch.stack([torch.randn(100) * 5 + 3, torch.full((100,), 2.0)], dim=1)
-    norm = Normalizer(2)
-    norm.fit(data)
-    z = norm.normalize(data)
-    torch.testing.assert_close(z[:, 0].mean(), torch.tensor(0.0), atol=1e-5, rtol=0)
-    assert norm.std[1] == 1.0
-    torch.testing.assert_close(norm.denormalize(z), data)
-    with pytest.raises(ValueError, match="expects"):
-        norm.fit(torch.zeros(5, 3))
+from mbrl.models import MLPDynamics, train_dynamics
 
 
 def test_model_learns_linear_dynamics_and_keeps_best_weights():
