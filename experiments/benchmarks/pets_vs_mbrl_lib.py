@@ -53,8 +53,8 @@ import torch  # noqa: E402
 
 from experiments.benchmarks.common import median_seconds, write_results  # noqa: E402
 from mbrl.data.buffer import ReplayBuffer  # noqa: E402
+from mbrl.models import FitSettings  # noqa: E402
 from mbrl.models.ensemble import ProbabilisticEnsemble  # noqa: E402
-from mbrl.models.ensemble_training import train_ensemble  # noqa: E402
 from mbrl.models.propagation import EnsembleDynamics  # noqa: E402
 from planners import CEM, Problem  # noqa: E402
 
@@ -169,9 +169,8 @@ def training_epochs(name: str, repeats: int) -> dict:
     rng = np.random.default_rng(0)
     runs = {
         "mbrl_lib": lambda: trainer.train(iterator, num_epochs=EPOCHS, silent=True),
-        "ours": lambda: train_ensemble(ensemble, buffer, adam, rng, batch_size=BATCH,
-                                       max_epochs=EPOCHS, patience=EPOCHS,
-                                       validation_fraction=0.0),
+        "ours": lambda: ensemble.fit(buffer, adam, rng, FitSettings(
+            batch_size=BATCH, max_epochs=EPOCHS, patience=EPOCHS, validation_fraction=0.0)),
     }
     timings = {}
     for run in runs.values():

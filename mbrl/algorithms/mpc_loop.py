@@ -23,13 +23,7 @@ from tqdm.auto import tqdm
 
 from mbrl.data import RandomPolicy, ReplayBuffer, collect
 from mbrl.envs import TaskSpec, make_task
-from mbrl.models import (
-    EnsembleDynamics,
-    MLPDynamics,
-    ProbabilisticEnsemble,
-    train_dynamics,
-    train_ensemble,
-)
+from mbrl.models import FitSettings, MLPDynamics, ProbabilisticEnsemble
 from mbrl.models.propagation import MODES
 from mbrl.models.value import StateValue, fit_state_value
 from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
@@ -216,13 +210,13 @@ class MBRLRun:
                 model_config.hidden_size, model_config.num_layers, model_config.probabilistic,
                 num_elites=model_config.num_elites, task=self.task.name)
             weight_decay = 0.0
-            self.dynamics: Dynamics = EnsembleDynamics(self.model, model_config.num_particles,
-                                                       model_config.propagation)
-            num_particles = model_config.num_particles
         else:
             self.model = MLPDynamics(self.task.obs_dim, self.task.act_dim,
                                      model_config.hidden_size, model_config.num_layers)
-            weight_decay, self.dynamics, num_particles = model_config.weight_decay, self.model, 1
+            weight_decay = model_config.weight_decay
+        self.dynamics = self.model.planning_dynamics(model_config.num_particles,
+                                                     model_config.propagation)
+        num_particles = self.dynamics.num_particles
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=model_config.learning_rate,
                                           weight_decay=weight_decay, fused=True)
         self.buffer = ReplayBuffer(config.buffer_capacity, self.task.obs_dim, self.task.act_dim)
@@ -295,8 +289,7 @@ class MBRLRun:
         else:
             val_mse, value_mse = self._refit(0)
             self.mpc.planner.generator = torch_generator(config.seed, episode, _PLANNER)
-            if isinstance(self.dynamics, EnsembleDynamics):
-                self.dynamics.generator = torch_generator(config.seed, episode, _PROPAGATION)
+            self.dynamics.generator = torch_generator(config.seed, episode, _PROPAGATION)
             policy = self.mpc
             if config.model.retrain_every is not None or config.model.retrain_growth is not None:
                 policy = RefittingPolicy(self.mpc, self._refit_due, self._refit)
@@ -337,22 +330,11 @@ class MBRLRun:
         """Fit the model to the buffer; return its (mean over members) validation MSE."""
         config, model_config = self.config, self.config.model
         rng = numpy_generator(config.seed, self.episode, _TRAIN, *_step_key(step))
-        self.model.train()
-        if isinstance(self.model, ProbabilisticEnsemble):
-            result = train_ensemble(self.model, self.buffer, self.optimizer, rng,
-                                    model_config.batch_size, model_config.max_epochs,
-                                    model_config.patience, model_config.validation_fraction,
-                                    progress=config.progress, mirror=self.mirror)
-            score = float(np.mean([result.best_validation_mse[int(m)]
-                                   for m in self.model.elites]))
-        else:
-            score = train_dynamics(self.model, self.buffer, self.optimizer, rng,
-                                   model_config.batch_size, model_config.max_epochs,
-                                   model_config.patience, model_config.validation_fraction,
-                                   progress=config.progress,
-                                   mirror=self.mirror).best_validation_mse
-        self.model.eval()
-        return score
+        settings = FitSettings(model_config.batch_size, model_config.max_epochs,
+                               model_config.patience, model_config.validation_fraction)
+        result = self.model.fit(self.buffer, self.optimizer, rng, settings, self.mirror,
+                                config.progress)
+        return self.model.validation_mse(result)
 
     def _fit_value(self, step: int) -> float:
         """Refit the terminal value (if any) to the buffer; return its final regression MSE."""

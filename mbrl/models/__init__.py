@@ -1,11 +1,12 @@
-"""Learned dynamics models."""
+"""Learned models: dynamics (one interface, :class:`DynamicsModel`), values, latent world models,
+and a learned model as a batched environment (:class:`ModelEnv`)."""
 
+from mbrl.models.base import DynamicsModel, FitSettings, PlanningDynamics
 from mbrl.models.ensemble import ProbabilisticEnsemble
-from mbrl.models.ensemble_training import EnsembleTrainResult, train_ensemble
-from mbrl.models.mlp_dynamics import MLPDynamics, TrainResult, train_dynamics
+from mbrl.models.mlp_dynamics import MLPDynamics
 from mbrl.models.model_env import ModelEnv
 from mbrl.models.propagation import EnsembleDynamics
-from mbrl.nn import Normalizer
+from mbrl.models.training import FitResult
 
-__all__ = ["EnsembleDynamics", "EnsembleTrainResult", "MLPDynamics", "ModelEnv", "Normalizer",
-           "ProbabilisticEnsemble", "TrainResult", "train_dynamics", "train_ensemble"]
+__all__ = ["DynamicsModel", "EnsembleDynamics", "FitResult", "FitSettings", "MLPDynamics",
+           "ModelEnv", "PlanningDynamics", "ProbabilisticEnsemble"]

@@ -20,14 +20,14 @@ with 500 candidates x 20 particles has 2000) and lets each member see only its o
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mbrl.models.base import DynamicsModel, TrainingScheme
+from mbrl.models.propagation import EnsembleDynamics
 from mbrl.nn import EnsembleMLP, Normalizer
-from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
 
 PETS_WEIGHT_DECAYS = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
 
@@ -41,8 +41,15 @@ def default_weight_decays(num_layers: int) -> tuple[float, ...]:
                                                   num_layers + 1))
 
 
-class ProbabilisticEnsemble(nn.Module):
-    """``E`` Gaussian MLP members over normalised deltas of an ``obs_dim`` state."""
+class ProbabilisticEnsemble(DynamicsModel):
+    """``E`` Gaussian MLP members over normalised deltas of an ``obs_dim`` state.
+
+    Trained on a bootstrap resample per member, keeping each member's weights from its best
+    validation epoch (an improvement must exceed 1%), then the ``num_elites`` best members are
+    the elites; planned through with :class:`~mbrl.models.propagation.EnsembleDynamics`."""
+
+    training_scheme = TrainingScheme(member_streams=True, bootstrap=True,
+                                     improvement_threshold=0.01)
 
     def __init__(self, obs_dim: int, act_dim: int, ensemble_size: int = 5,
                  hidden_size: int = 200, num_layers: int = 4, probabilistic: bool = True,
@@ -71,10 +78,9 @@ class ProbabilisticEnsemble(nn.Module):
         self.min_logvar = nn.Parameter(torch.full((obs_dim,), -10.0))
         self.register_buffer("elites", torch.arange(num_elites))
 
-    def fit_normalizers(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> None:
-        """Input and target statistics from training data ``[N, S]``, ``[N, A]``, ``[N, S]``."""
-        self.input_normalizer.fit(torch.cat([obs, act], dim=-1))
-        self.delta_normalizer.fit(next_obs - obs)
+    @property
+    def members(self) -> int:
+        return self.ensemble_size
 
     def forward(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
         """Every member on its own batch: ``obs [E, B, S]``, ``act [E, B, A]`` -> normalised-delta
@@ -112,6 +118,22 @@ class ProbabilisticEnsemble(nn.Module):
                     for d, weight in zip(self.weight_decays, self.net.weights, strict=True))
         return loss + decay
 
+    def training_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        return self.loss(batch["obs"], batch["act"], batch["next_obs"])
+
+    def validation_scores(self, data: dict[str, Tensor]) -> Tensor:
+        return self.mse(data["obs"], data["act"], data["next_obs"])
+
+    def select_elites(self, scores: list[float]) -> None:
+        """The ``len(elites)`` members with the lowest scores become the elites."""
+        self.elites.copy_(torch.as_tensor(np.argsort(scores)[:len(self.elites)]))
+
+    def elite_members(self) -> list[int]:
+        return self.elites.tolist()
+
+    def planning_dynamics(self, num_particles: int, propagation: str) -> EnsembleDynamics:
+        return EnsembleDynamics(self, num_particles, propagation)
+
     def mse(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
         """Each member's mean squared error ``[E]`` on normalised deltas of the same data."""
         target = self.delta_normalizer.normalize(next_obs - obs)
@@ -142,22 +164,3 @@ class ProbabilisticEnsemble(nn.Module):
                 "num_layers": self.num_layers, "probabilistic": self.probabilistic,
                 "weight_decays": list(self.weight_decays), "num_elites": len(self.elites),
                 "task": self.task}
-
-    def save(self, path: str | Path) -> None:
-        """Weights, normalisers, elites and shape metadata, written atomically."""
-        save_checkpoint(path, {"metadata": self.metadata(), "state": self.state_dict()})
-
-    @classmethod
-    def load(cls, path: str | Path, obs_dim: int | None = None, act_dim: int | None = None,
-             task: str | None = None) -> ProbabilisticEnsemble:
-        """Load a saved ensemble; refuse one made for other dimensions or another task."""
-        saved = load_checkpoint(path)
-        meta = dict(saved["metadata"])
-        for name, expected in (("obs_dim", obs_dim), ("act_dim", act_dim), ("task", task)):
-            if expected is not None and meta[name] != expected:
-                raise ValueError(f"{path} holds an ensemble with {name}={meta[name]!r}, "
-                                 f"expected {expected!r}")
-        meta["weight_decays"] = tuple(meta["weight_decays"])
-        model = cls(**meta)
-        model.load_state_dict(saved["state"])
-        return model

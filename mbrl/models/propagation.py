@@ -17,10 +17,13 @@ All randomness comes from ``generator``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
-from mbrl.models.ensemble import ProbabilisticEnsemble
+if TYPE_CHECKING:
+    from mbrl.models.ensemble import ProbabilisticEnsemble
 
 MODES = ("ts_inf", "ts1", "expectation", "random_model")
 

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from mbrl.data.buffer import ReplayBuffer
 from mbrl.data.mirror import with_mirror_image
+from mbrl.models import training
 from mbrl.nn import EnsembleMLP, Normalizer
 from mbrl.returns import lambda_returns
 
@@ -54,15 +55,19 @@ class StateValue(nn.Module):
         self.net = EnsembleMLP(ensemble_size, [obs_dim] + [hidden_size] * num_layers + [1],
                                "silu")
 
+    @property
+    def members(self) -> int:
+        return self.ensemble_size
+
     def forward(self, obs: Tensor) -> Tensor:
-        values = self.members(obs)
+        values = self.member_values(obs)
         return values.mean(0) - self.pessimism * values.std(0, correction=0)
 
     def mean_value(self, obs: Tensor) -> Tensor:
         """The members' mean value, ``[B]`` (what the TD(lambda) targets bootstrap from)."""
-        return self.members(obs).mean(0)
+        return self.member_values(obs).mean(0)
 
-    def members(self, obs: Tensor) -> Tensor:
+    def member_values(self, obs: Tensor) -> Tensor:
         """Every member's value, ``[E, B]``."""
         return self.return_normalizer.denormalize(self.normalized(obs)).squeeze(-1)
 
@@ -71,6 +76,11 @@ class StateValue(nn.Module):
         if obs.ndim != 2 or obs.shape[-1] != self.obs_dim:
             raise ValueError(f"obs must be [B, {self.obs_dim}], got {tuple(obs.shape)}")
         return self.net(self.normalizer.normalize(obs))
+
+    def training_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Every member's squared error against ``batch["target"] [b, 1]`` (normalised return
+        units) at ``batch["obs"] [b, S]``, averaged."""
+        return (self.normalized(batch["obs"]) - batch["target"]).square().mean()
 
     @torch.no_grad()
     def reinitialize(self, generator: torch.Generator) -> None:
@@ -136,8 +146,7 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
     column = {name: data[name][:, None] for name in ("rew", "terminated", "truncated")}
     value.normalizer.fit(obs)
     bounds = discounted_return_bounds(data["rew"], discount)
-    size = len(obs)
-    passes = max(1, math.ceil(min_updates_per_epoch / math.ceil(size / batch_size)))
+    plan = training.shuffled_passes(len(obs), batch_size, min_updates_per_epoch)
     for _ in range(rounds):
         with torch.no_grad():
             targets = lambda_returns(column["rew"], value.mean_value(obs)[:, None],
@@ -145,14 +154,8 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
                                      column["terminated"], column["truncated"], discount,
                                      lam)[:, 0].clamp(*bounds)
         value.rescale_returns(targets)
-        normalized_targets = value.return_normalizer.normalize(targets[:, None])
-        for _ in range(epochs_per_round * passes):
-            order = torch.as_tensor(rng.permutation(size))
-            for start in range(0, size, batch_size):
-                rows = order[start:start + batch_size]
-                loss = (value.normalized(obs[rows]) - normalized_targets[rows]).square().mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+        training.fit(value, optimizer,
+                     {"obs": obs, "target": value.return_normalizer.normalize(targets[:, None])},
+                     plan, rng, max_epochs=epochs_per_round)
     with torch.no_grad():
         return float((value.mean_value(obs) - targets).square().mean())

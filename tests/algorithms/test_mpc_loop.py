@@ -131,7 +131,8 @@ def test_pets_loop_with_an_ensemble_and_particles_resumes_identically(tmp_path):
             f"output_dir={root}"])
 
     folder, returns = run_mbrl(config(tmp_path / "full", 2))
-    assert all(math.isfinite(r["model_val_mse"]) for r in folder.read("episodes")[1:])
+    # 10 and 20 transitions leave fewer than 10 for validation: no score is reported
+    assert all(math.isnan(r["model_val_mse"]) for r in folder.read("episodes"))
     assert resumed_returns(config, tmp_path / "split", 2) == returns
     with pytest.raises(ValueError, match="model.kind"):
         run_mbrl(MBRLConfig(model=DynamicsModelConfig(kind="gp"), output_dir=str(tmp_path)))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mbrl.data import ReplayBuffer
-from mbrl.models import EnsembleDynamics, ProbabilisticEnsemble, train_ensemble
+from mbrl.models import EnsembleDynamics, FitSettings, ProbabilisticEnsemble
 
 
 def noisy_linear_buffer(size=600, noise=0.1, seed=0):
@@ -30,9 +30,9 @@ def test_training_learns_the_mean_and_the_aleatoric_variance():
     model = small_ensemble(num_elites=2)
     buffer = noisy_linear_buffer()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    result = train_ensemble(model, buffer, optimizer, np.random.default_rng(0), batch_size=64,
-                            max_epochs=60, patience=10)
-    assert len(result.validation_mse[0]) == 3 and len(model.elites) == 2
+    result = model.fit(buffer, optimizer, np.random.default_rng(0),
+                       FitSettings(batch_size=64, max_epochs=60, patience=10))
+    assert len(result.validation_scores[0]) == 3 and len(model.elites) == 2
     assert set(model.elites.tolist()) <= {0, 1, 2}
     data = buffer.get(np.arange(len(buffer))).to_torch()
     with torch.no_grad():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mbrl.data import ReplayBuffer
-from mbrl.models import MLPDynamics, train_dynamics
+from mbrl.models import FitSettings, MLPDynamics
 
 
 def test_model_learns_linear_dynamics_and_keeps_best_weights():
@@ -15,9 +15,10 @@ def test_model_learns_linear_dynamics_and_keeps_best_weights():
     buffer = ReplayBuffer(2000, 2, 1)
     buffer.add(obs, act, np.zeros(2000), next_obs, np.zeros(2000, bool), np.zeros(2000, bool))
     model = MLPDynamics(2, 1, hidden_size=64, num_layers=2)
-    result = train_dynamics(model, buffer, torch.optim.Adam(model.parameters(), 3e-3), rng,
-                            max_epochs=30)
-    assert result.best_validation_mse == min(result.validation_mse) < 0.01
+    result = model.fit(buffer, torch.optim.Adam(model.parameters(), 3e-3), rng,
+                       FitSettings(max_epochs=30))
+    assert result.best_scores[0] == min(s[0] for s in result.validation_scores) < 0.01
+    assert model.validation_mse(result) == result.best_scores[0]
     with torch.no_grad():
         predicted = model(torch.as_tensor(obs[:100], dtype=torch.float32),
                           torch.as_tensor(act[:100], dtype=torch.float32))

@@ -144,7 +144,7 @@ def test_pessimistic_ensemble_value_is_low_only_away_from_the_data():
     truth = (1 - gamma ** left[:, 0]) / (1 - gamma)
     far = torch.tensor([[100.0]])
     with torch.no_grad():
-        members, members_far = value.members(left), value.members(far)
+        members, members_far = value.member_values(left), value.member_values(far)
         assert members.shape == (5, 10)
         torch.testing.assert_close(value(left), truth, atol=0.3, rtol=0.0)
         spread_far = members_far.std(0, correction=0)
