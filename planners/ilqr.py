@@ -13,13 +13,14 @@ second derivatives are dropped, as iLQR does).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from planners.lqr import TimeVaryingLinearPolicy
+from planners.lqr import TimeVaryingLinearPolicy, cholesky_solve, q_expansion, value_update
 from planners.problem import NonFiniteModelOutput, Plan, Planner, Problem, check_warm_start
 from planners.shooting import make_generator
 
@@ -121,7 +122,8 @@ class ILQR(Planner):
                                 dtype=dtype)
             controls = (low + high) / 2 + self.init_noise * noise
         controls = torch.clamp(controls if warm_start is None else warm_start.to(dtype), low, high)
-        states, cost = self._rollout_nominal(problem, x0, controls)
+        states, _, cost = _rollout(problem, x0, 1, lambda t, x: controls[None, t])
+        states, cost = states[0], float(cost[0])
         mu = _Regularisation(self.mu_init, self.mu_min, self.mu_max, self.mu_factor)
         history, converged, iterations, gains = [cost], False, 0, None
         while iterations < self.max_iterations and not converged and not mu.exhausted:
@@ -169,35 +171,7 @@ class ILQR(Planner):
                                        torch.zeros_like(controls), low, high, covariance,
                                        self.generator)
 
-    # --- trajectories and costs -----------------------------------------------------------
-
-    @staticmethod
-    def _costs(problem: Problem, states: Tensor, controls: Tensor) -> Tensor:
-        """Discounted total cost ``[B]`` of trajectories ``states [B, T+1, S]``, ``controls
-        [B, T, A]``."""
-        batch, horizon, action_dim = controls.shape
-        state_dim = states.shape[-1]
-        rewards = problem.reward_fn(states[:, :-1].reshape(-1, state_dim),
-                                    controls.reshape(-1, action_dim),
-                                    states[:, 1:].reshape(-1, state_dim)).view(batch, horizon)
-        discounts = problem.discount ** torch.arange(horizon + 1, dtype=rewards.dtype)
-        total = (rewards * discounts[:-1]).sum(dim=1)
-        if problem.terminal_value is not None:
-            total = total + discounts[-1] * problem.terminal_value(states[:, -1])
-        if not torch.isfinite(total).all():
-            raise NonFiniteModelOutput("iLQR: the dynamics or reward returned NaN/Inf along a "
-                                       "trajectory; refusing to plan through it")
-        return -total
-
-    def _rollout_nominal(self, problem: Problem, x0: Tensor,
-                         controls: Tensor) -> tuple[Tensor, float]:
-        with torch.no_grad():
-            states = [x0[None]]
-            for t in range(problem.horizon):
-                states.append(problem.dynamics(states[-1], controls[None, t]).to(x0.dtype))
-            states = torch.cat(states)
-            cost = float(self._costs(problem, states[None], controls[None])[0])
-        return states, cost
+    # --- line search ----------------------------------------------------------------------
 
     def _line_search(self, problem: Problem, x0: Tensor, states: Tensor, controls: Tensor,
                      K: Tensor, k: Tensor, low: Tensor, high: Tensor, cost: float,
@@ -205,20 +179,15 @@ class ILQR(Planner):
         """Roll out all step sizes at once (rows of one batch); return the largest step size's
         trajectory whose improvement is a positive fraction of the predicted one."""
         alphas = self.step_sizes
-        with torch.no_grad():
-            x = x0.expand(alphas.shape[0], -1)
-            new_states, new_controls = [x], []
-            for t in range(problem.horizon):
-                u = controls[t] + alphas[:, None] * k[t] + (x - states[t]) @ K[t].T
-                u = torch.clamp(u, low, high)
-                x = problem.dynamics(x, u).to(x0.dtype)
-                new_states.append(x)
-                new_controls.append(u)
-            new_states, new_controls = torch.stack(new_states, 1), torch.stack(new_controls, 1)
-            try:
-                costs = self._costs(problem, new_states, new_controls)
-            except FloatingPointError:
-                return None
+
+        def policy(t: int, x: Tensor) -> Tensor:
+            return torch.clamp(controls[t] + alphas[:, None] * k[t] + (x - states[t]) @ K[t].T,
+                               low, high)
+
+        try:
+            new_states, new_controls, costs = _rollout(problem, x0, alphas.shape[0], policy)
+        except FloatingPointError:
+            return None
         predicted = -(alphas * expected[0] + alphas.square() * expected[1])  # > 0: improvement
         for i in range(alphas.shape[0]):
             actual = cost - float(costs[i])
@@ -258,6 +227,29 @@ class ILQR(Planner):
             vxx = torch.func.jacrev(torch.func.grad(terminal_cost))(states[-1])
         as_numpy = [t.detach().numpy() for t in (fx, fu, lx, lu, lxx, luu, lux, vx, vxx)]
         return _Expansion(*as_numpy)
+
+
+def _rollout(problem: Problem, x0: Tensor, rows: int,
+             policy: Callable[[int, Tensor], Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """States ``[B, T+1, S]``, controls ``[B, T, A]`` and discounted costs ``[B]`` of ``B = rows``
+    trajectories from ``x0 [S]`` under ``policy(t, states [B, S]) -> controls [B, A]``. Stepped
+    by ``problem.step`` (the nominal one too, so that it is scored exactly like the closed-loop
+    line search; a model's own sequence rollout may differ by round-off), scored by
+    ``problem.returns`` without termination (the objective must be smooth)."""
+    x = x0.expand(rows, -1)
+    states, controls = [x], []
+    with torch.no_grad():
+        for t in range(problem.horizon):
+            controls.append(policy(t, x))
+            x = problem.step(x, controls[-1], t).to(x0.dtype)
+            states.append(x)
+        states, controls = torch.stack(states, 1), torch.stack(controls, 1)
+        returns, finite = problem.returns(states[:, 0], controls, states[:, 1:],
+                                          use_termination=False)
+    if not bool(finite):
+        raise NonFiniteModelOutput("iLQR: the dynamics or reward returned NaN/Inf along a "
+                                   "trajectory; refusing to plan through it")
+    return states, controls, -returns
 
 
 def _autograd_jacobians(problem: Problem, x: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
@@ -315,14 +307,8 @@ def _backward_pass(e: _Expansion, controls: np.ndarray, low: np.ndarray, high: n
     vx, vxx = discount ** horizon * e.vx, discount ** horizon * e.vxx
     linear, quadratic = 0.0, 0.0
     for t in reversed(range(horizon)):
-        weight = discount ** t
-        fx, fu = e.fx[t], e.fu[t]
-        Qx = weight * e.lx[t] + fx.T @ vx
-        Qu = weight * e.lu[t] + fu.T @ vx
-        Qxx = weight * e.lxx[t] + fx.T @ vxx @ fx
-        Qux = weight * e.lux[t] + fu.T @ vxx @ fx
-        Quu = weight * e.luu[t] + fu.T @ vxx @ fu
-        Quu = (Quu + Quu.T) / 2
+        Qx, Qu, Qxx, Qux, Quu = q_expansion(e.lx[t], e.lu[t], e.lxx[t], e.luu[t], e.lux[t],
+                                            e.fx[t], e.fu[t], vx, vxx, discount ** t)
         Quu_reg = Quu + mu * np.eye(action_dim)
         result = _box_qp(Quu_reg, Qu, low - controls[t], high - controls[t], k[min(t + 1,
                                                                                horizon - 1)])
@@ -330,19 +316,12 @@ def _backward_pass(e: _Expansion, controls: np.ndarray, low: np.ndarray, high: n
             return None
         k[t], free, factor = result
         if free.any():
-            Qux_free = Qux[free]
-            K[t][free] = -_solve_with(factor, Qux_free)
+            K[t][free] = -cholesky_solve(factor, Qux[free])
         linear += k[t] @ Qu
         quadratic += 0.5 * k[t] @ Quu @ k[t]
-        vx = Qx + K[t].T @ Quu @ k[t] + K[t].T @ Qu + Qux.T @ k[t]
-        vxx = Qxx + K[t].T @ Quu @ K[t] + K[t].T @ Qux + Qux.T @ K[t]
-        vxx = (vxx + vxx.T) / 2
+        vx, vxx = value_update(Qx, Qu, Qxx, Qux, Quu, K[t], k[t])
         Quu_all[t] = Quu_reg
     return K, k, (linear, quadratic), Quu_all
-
-
-def _solve_with(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    return np.linalg.solve(factor.T, np.linalg.solve(factor, rhs))
 
 
 def _box_qp(H: np.ndarray, g: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -370,7 +349,7 @@ def _box_qp(H: np.ndarray, g: np.ndarray, lower: np.ndarray, upper: np.ndarray,
             break
         # Newton step on the free dimensions, then a projected Armijo line search
         direction = np.zeros_like(z)
-        direction[free] = -_solve_with(factor, grad[free])
+        direction[free] = -cholesky_solve(factor, grad[free])
         value = 0.5 * z @ H @ z + g @ z
         step, accepted = 1.0, False
         while step > 1e-10:

@@ -80,35 +80,47 @@ def solve_lqr(A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray, horizo
     k = np.empty((horizon, action_dim))
     Quu_all = np.empty((horizon, *U))
     for t in reversed(range(horizon)):
-        Qxx, Qux, Quu, Qx, Qu = _q_function(A[t], B[t], Q[t], R[t], N[t], q[t], r[t], d[t],
-                                            P[t + 1], p[t + 1])
+        Qx, Qu, Qxx, Qux, Quu = q_expansion(q[t], r[t], Q[t], R[t], N[t].T, A[t], B[t],
+                                            p[t + 1] + P[t + 1] @ d[t], P[t + 1])
         try:
             factor = np.linalg.cholesky(Quu)
         except np.linalg.LinAlgError:
             raise ValueError(f"Q_uu is not positive definite at step {t}: the problem has no "
                              "unique minimiser (is R positive definite?)") from None
-        K[t] = -_cho_solve(factor, Qux)
-        k[t] = -_cho_solve(factor, Qu)
-        P[t], p[t] = _value_update(Qxx, Qux, Quu, Qx, Qu, K[t], k[t])
+        K[t] = -cholesky_solve(factor, Qux)
+        k[t] = -cholesky_solve(factor, Qu)
+        p[t], P[t] = value_update(Qx, Qu, Qxx, Qux, Quu, K[t], k[t])
         Quu_all[t] = Quu
     return LQRSolution(K, k, P, p, Quu_all)
 
 
-def _q_function(A, B, Q, R, N, q, r, d, P_next, p_next):
-    """Quadratic expansion of the Q-function of one step given the next value function."""
-    p_affine = p_next + P_next @ d
-    PA, PB = P_next @ A, P_next @ B
-    return (Q + A.T @ PA, N.T + B.T @ PA, R + B.T @ PB, q + A.T @ p_affine, r + B.T @ p_affine)
+def q_expansion(lx: np.ndarray, lu: np.ndarray, lxx: np.ndarray, luu: np.ndarray,
+                lux: np.ndarray, fx: np.ndarray, fu: np.ndarray, vx: np.ndarray, vxx: np.ndarray,
+                weight: float = 1.0) -> tuple[np.ndarray, ...]:
+    """Quadratic expansion ``(Qx [S], Qu [A], Qxx [S, S], Qux [A, S], Quu [A, A])`` of one step's
+    Q-function ``weight * c(x, u) + V'(f(x, u))`` (Tassa, Mansard and Todorov 2014) from the cost
+    derivatives ``lx [S], lu [A], lxx [S, S], luu [A, A], lux [A, S]``, the dynamics Jacobians
+    ``fx [S, S], fu [S, A]`` and the next value's ``vx [S], vxx [S, S]``. LQR is the case
+    ``fx = A, fu = B, lxx = Q, luu = R, lux = N^T, lx = q, lu = r``, its affine term ``d`` folded
+    into ``vx = p' + P' d``."""
+    fu_vxx = fu.T @ vxx
+    Quu = weight * luu + fu_vxx @ fu
+    return (weight * lx + fx.T @ vx, weight * lu + fu.T @ vx, weight * lxx + fx.T @ vxx @ fx,
+            weight * lux + fu_vxx @ fx, (Quu + Quu.T) / 2)
 
 
-def _value_update(Qxx, Qux, Quu, Qx, Qu, K, k):
-    """Value function after minimising over u with ``u = K x + k`` (exact for any K, k)."""
-    P = Qxx + K.T @ Quu @ K + K.T @ Qux + Qux.T @ K
-    p = Qx + K.T @ Quu @ k + K.T @ Qu + Qux.T @ k
-    return (P + P.T) / 2, p
+def value_update(Qx: np.ndarray, Qu: np.ndarray, Qxx: np.ndarray, Qux: np.ndarray,
+                 Quu: np.ndarray, K: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The value function's ``(vx [S], vxx [S, S])`` after substituting ``u = K x + k``
+    (``K [A, S]``, ``k [A]``) into the Q-function expansion (exact for any K, k)."""
+    vx = Qx + K.T @ Quu @ k + K.T @ Qu + Qux.T @ k
+    vxx = Qxx + K.T @ Quu @ K + K.T @ Qux + Qux.T @ K
+    return vx, (vxx + vxx.T) / 2
 
 
-def _cho_solve(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+def cholesky_solve(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``M^-1 rhs`` given the lower Cholesky factor ``[n, n]`` of ``M``; ``rhs [n]`` or
+    ``[n, m]``."""
     return np.linalg.solve(factor.T, np.linalg.solve(factor, rhs))
 
 
@@ -124,9 +136,9 @@ def infinite_horizon_lqr(A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndar
     P = Q.copy()
     zeros_s, zeros_a = np.zeros(A.shape[0]), np.zeros(B.shape[1])
     for _ in range(max_iterations):
-        Qxx, Qux, Quu, Qx, Qu = _q_function(A, B, Q, R, N, zeros_s, zeros_a, zeros_s, P, zeros_s)
+        Qx, Qu, Qxx, Qux, Quu = q_expansion(zeros_s, zeros_a, Q, R, N.T, A, B, zeros_s, P)
         K = -np.linalg.solve(Quu, Qux)
-        P_next, _ = _value_update(Qxx, Qux, Quu, Qx, Qu, K, zeros_a)
+        _, P_next = value_update(Qx, Qu, Qxx, Qux, Quu, K, zeros_a)
         if np.max(np.abs(P_next - P)) <= tolerance * max(1.0, np.max(np.abs(P_next))):
             return K, P_next
         P = P_next

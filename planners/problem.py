@@ -127,8 +127,16 @@ class Problem:
     def _score(self, states: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         """Discounted returns ``[B]`` of ``actions [B, H, A]`` from ``states [B, S]``, and
         whether every model output was finite (a 0-d bool tensor: one sync for the caller)."""
+        return self.returns(states, actions, self.rollout(states, actions))
+
+    def returns(self, states: Tensor, actions: Tensor, next_states: Tensor,
+                use_termination: bool = True) -> tuple[Tensor, Tensor]:
+        """Discounted returns ``[B]`` of the transitions from ``states [B, S]`` under ``actions
+        [B, H, A]`` to ``next_states [B, H, S]``, plus the discounted terminal value, and whether
+        the states, rewards and values were all finite (a 0-d bool tensor). A row stops accruing
+        reward after a terminating step unless ``use_termination=False`` (iLQR: its objective
+        must be smooth)."""
         rows, horizon = actions.shape[:2]
-        next_states = self.rollout(states, actions)  # [B, H, S]
         previous = torch.cat([states[:, None], next_states[:, :-1]], dim=1)
         flat = (rows * horizon, -1)
         rewards = self.reward_fn(previous.reshape(flat), actions.reshape(flat),
@@ -137,7 +145,7 @@ class Problem:
         rewards = rewards.view(rows, horizon)
         finite = torch.isfinite(next_states).all() & torch.isfinite(rewards).all()
         alive = torch.ones(rows, horizon + 1, dtype=torch.bool)  # alive[:, t]: before step t
-        if self.termination_fn is not None:
+        if use_termination and self.termination_fn is not None:
             terminated = self.termination_fn(next_states.reshape(flat)).view(rows, horizon)
             alive[:, 1:] = torch.cumprod(~terminated, dim=1).bool()
         discounts = self.discount ** torch.arange(horizon + 1, dtype=rewards.dtype)
@@ -155,19 +163,23 @@ class Problem:
         Uses ``dynamics.rollout(states, actions)`` when the model has one (a simulator that runs
         whole sequences in one call), else steps ``dynamics`` H times on the whole batch.
         """
-        expected = (actions.shape[0], states.shape[1])
         sequence_model = getattr(self.dynamics, "rollout", None)
         if sequence_model is not None:
             next_states = sequence_model(states, actions)
-            _check_shape("dynamics.rollout", next_states,
-                         (expected[0], actions.shape[1], expected[1]))
+            _check_shape("dynamics.rollout", next_states, (*actions.shape[:2], states.shape[1]))
             return next_states
         steps = []
         for t in range(actions.shape[1]):
-            states = self.dynamics(states, actions[:, t])
-            _check_shape("dynamics", states, expected, t)
+            states = self.step(states, actions[:, t], t)
             steps.append(states)
         return torch.stack(steps, dim=1)
+
+    def step(self, states: Tensor, actions: Tensor, t: int | None = None) -> Tensor:
+        """One model step: next states ``[B, S]`` from ``states [B, S]``, ``actions [B, A]``
+        (``t``: the planning step, named if the model returns the wrong shape)."""
+        next_states = self.dynamics(states, actions)
+        _check_shape("dynamics", next_states, (actions.shape[0], states.shape[1]), t)
+        return next_states
 
     def _locate_non_finite(self, states: Tensor, actions: Tensor) -> None:
         """Re-run eagerly, step by step, and raise for the first NaN/Inf output."""

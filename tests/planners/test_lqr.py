@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -100,6 +101,24 @@ def test_ilqr_respects_control_limits_on_the_linear_quadratic_problem():
                         dtype=torch.float64) * 0.05
     returns = problem.evaluate(x0, (plan.actions + noise).clamp(-0.5, 0.5))
     assert returns.max() <= plan.expected_return + 1e-9
+
+
+def test_ilqr_scores_with_the_problem_and_ignores_termination():
+    x0 = torch.tensor(RNG.normal(size=S)) * 3
+    problem = dataclasses.replace(linear_quadratic_problem(bound=0.5), discount=0.9)
+    plan = ILQR(seed=0).plan(x0, problem)
+    # the plan's return is the problem's own (discounted, with terminal value) evaluation
+    assert plan.expected_return == pytest.approx(float(problem.evaluate(x0, plan.actions[None])[0]),
+                                                 rel=1e-12)
+    # a termination function does not change iLQR's smooth objective
+    always = dataclasses.replace(problem, termination_fn=lambda n: torch.ones(len(n), dtype=bool))
+    again = ILQR(seed=0).plan(x0, always)
+    torch.testing.assert_close(again.actions, plan.actions, rtol=0, atol=0)
+    assert again.expected_return == plan.expected_return
+    # the dynamics' output is checked like in every other planner
+    wrong = dataclasses.replace(problem, dynamics=lambda x, u: x[:, :2])
+    with pytest.raises(ValueError, match="dynamics returned shape .* at planning step 0"):
+        ILQR(seed=0).plan(x0, wrong)
 
 
 def test_time_varying_linear_policy_noise_and_horizon():
