@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 
 from mbrl.data.sequences import EpisodeBuffer
 from mbrl.envs.pixels import make_pixel_env
-from mbrl.models.latent import LatentModelConfig, LatentMPC, LatentWorldModel
+from mbrl.models.latent import LatentModelConfig, LatentWorldModel
+from mbrl.policies import LatentMPC
 from mbrl.util.seeding import derive_seed, numpy_generator, seed_torch, torch_generator
 from planners import CEM
 

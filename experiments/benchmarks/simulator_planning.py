@@ -25,7 +25,8 @@ from mujoco import rollout
 
 from experiments.benchmarks.common import RESULTS, median_seconds, write_results
 from mbrl.envs import make_task
-from mbrl.envs.simulator import MujocoSimulator, SimulatorMPC
+from mbrl.envs.simulator import MujocoSimulator
+from mbrl.policies import SimulatorMPC
 from planners import CEM, MPC, MPPI
 
 POPULATION, HORIZON = 500, 30

@@ -1,4 +1,5 @@
-"""On-policy rollouts from vector environments and the base of REINFORCE, A2C and PPO."""
+"""On-policy rollouts from vector environments or learned models, and the base of REINFORCE,
+A2C and PPO."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from torch import Tensor
 
 from mbrl.agents.networks import ActorCritic
+from mbrl.data.stepping import BatchedEnv, EnvStepper
 
 
 @dataclass
@@ -52,82 +54,57 @@ class Rollout:
 
 
 class RolloutCollector:
-    """Steps a synchronous vector env (same-step autoreset) with an :class:`ActorCritic`.
+    """Rolls an :class:`ActorCritic` through a batched env: a synchronous vector env (same-step
+    autoreset) or a :class:`~mbrl.models.ModelEnv` with ``restart``, imagined data taking the
+    same path as real data.
 
-    Keeps the current observations between calls, so consecutive rollouts continue the same
-    episodes; finished episodes' returns and lengths accumulate in ``episode_returns`` /
-    ``episode_lengths`` until the caller drains them with :meth:`pop_episodes`.
+    The env keeps its current observations between calls, so consecutive rollouts continue the
+    same episodes; reset it (``collector.env.reset(seed)`` / ``model_env.reset(start_obs)``)
+    to start fresh ones. Finished episodes' returns and lengths accumulate in
+    ``env.episodes`` until :meth:`pop_episodes`.
     """
 
-    def __init__(self, env: gym.vector.VectorEnv, policy: ActorCritic,
+    def __init__(self, env: gym.vector.VectorEnv | BatchedEnv, policy: ActorCritic,
                  generator: torch.Generator) -> None:
-        if not isinstance(env, gym.vector.VectorEnv):
-            raise TypeError(f"env must be a gymnasium VectorEnv, got {type(env).__name__}")
-        if env.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
-            raise ValueError("the vector env must use same-step autoreset "
-                             "(TaskSpec.make_vector_env(n, same_step_autoreset=True))")
-        self.env, self.policy, self.generator = env, policy, generator
-        self.num_envs = env.num_envs
-        self.obs: np.ndarray | None = None
-        self._returns = np.zeros(self.num_envs)
-        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
-        self.episode_returns: list[float] = []
-        self.episode_lengths: list[int] = []
-
-    def reset(self, seed: int) -> None:
-        """Start fresh episodes in every env (in-progress ones are abandoned, not counted)."""
-        self.obs, _ = self.env.reset(seed=seed)
-        self._returns[:] = 0.0
-        self._lengths[:] = 0
+        if isinstance(env, gym.Env):
+            raise TypeError(f"env must be a vector env or a BatchedEnv, got {type(env).__name__}")
+        self.env = EnvStepper(env) if isinstance(env, gym.vector.VectorEnv) else env
+        if not self.env.vector:
+            raise TypeError("RolloutCollector steps a batch of envs: use a vector env")
+        self.policy, self.generator = policy, generator
 
     def pop_episodes(self) -> tuple[list[float], list[int]]:
         """Returns and lengths of the episodes finished since the last call."""
-        out = (self.episode_returns, self.episode_lengths)
-        self.episode_returns, self.episode_lengths = [], []
-        return out
+        return self.env.episodes.pop()
 
     @torch.no_grad()
     def collect(self, steps_per_env: int) -> Rollout:
         """``steps_per_env`` steps of every env with actions sampled from the policy."""
-        if self.obs is None:
-            raise RuntimeError("call reset(seed) before collect()")
+        if self.env.obs is None:
+            raise RuntimeError("reset the env before collect()")
         if steps_per_env < 1:
             raise ValueError(f"steps_per_env must be >= 1, got {steps_per_env}")
         columns: dict[str, list[Any]] = {k: [] for k in
                                          ("obs", "actions", "log_probs", "rewards", "next_obs",
                                           "terminated", "truncated")}
         for _ in range(steps_per_env):
-            obs = torch.as_tensor(self.obs, dtype=torch.float32)
+            obs = torch.as_tensor(self.env.obs, dtype=torch.float32)
             dist = self.policy.distribution(obs)
             actions = dist.sample(self.generator)
-            next_obs, rewards, terminated, truncated, info = self.env.step(
-                self.policy.env_action(actions))
-            true_next = next_obs
-            if "final_obs" in info:
-                true_next = next_obs.copy()
-                ended = info["_final_obs"]
-                true_next[ended] = np.stack(info["final_obs"][ended])
-            self._track_episodes(rewards, terminated | truncated)
+            step = self.env.step(self.policy.env_action(actions))
+            if not bool(np.all(np.asarray(step.live))):
+                raise ValueError("an on-policy rollout needs every row live: give the ModelEnv "
+                                 "a restart function")
             for key, value in [("obs", obs), ("actions", actions),
-                               ("log_probs", dist.log_prob(actions)), ("rewards", rewards),
-                               ("next_obs", true_next), ("terminated", terminated),
-                               ("truncated", truncated)]:
+                               ("log_probs", dist.log_prob(actions)), ("rewards", step.rewards),
+                               ("next_obs", step.next_obs), ("terminated", step.terminated),
+                               ("truncated", step.truncated)]:
                 columns[key].append(value)
-            self.obs = next_obs
         stacked = {k: torch.stack([torch.as_tensor(v) for v in values])
                    for k, values in columns.items()}
         for key in ("rewards", "next_obs"):
             stacked[key] = stacked[key].float()
         return Rollout(**stacked)
-
-    def _track_episodes(self, rewards: np.ndarray, done: np.ndarray) -> None:
-        self._returns += rewards
-        self._lengths += 1
-        for i in np.flatnonzero(done):
-            self.episode_returns.append(float(self._returns[i]))
-            self.episode_lengths.append(int(self._lengths[i]))
-        self._returns[done] = 0.0
-        self._lengths[done] = 0
 
 
 class OnPolicyAgent:

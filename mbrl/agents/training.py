@@ -93,7 +93,7 @@ class AgentRun:
             self.buffer = ReplayBuffer(config.sac.buffer_size, obs_dim, act_dim)
         else:
             self.agent = self._on_policy_agent()
-            vector_env = self.task.make_vector_env(config.num_envs, same_step_autoreset=True)
+            vector_env = self.task.make_vector_env(config.num_envs)
             self.collector = RolloutCollector(vector_env, self.agent.policy, self.generator)
 
     def _on_policy_agent(self) -> OnPolicyAgent:
@@ -195,7 +195,7 @@ class AgentRun:
 
     def _on_policy_segment(self, segment: int, end: int, bar: tqdm) -> None:
         agent = self.agent
-        self.collector.reset(derive_seed(self.config.seed, _ENV, segment))
+        self.collector.env.reset(derive_seed(self.config.seed, _ENV, segment))
         steps_per_env = getattr(self.config, self.config.algo).steps_per_env
         while self.env_steps < end:
             agent.begin_update(self.env_steps / self.config.total_steps)

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mbrl.data import RandomPolicy, ReplayBuffer, collect
+from mbrl.data import ReplayBuffer, collect
 from mbrl.envs import TaskSpec, make_task
 from mbrl.models import FitSettings, MLPDynamics, ProbabilisticEnsemble
 from mbrl.models.propagation import MODES
 from mbrl.models.value import StateValue, fit_state_value
+from mbrl.policies import RandomPolicy
 from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
 from mbrl.util.run_folder import RunFolder
 from mbrl.util.seeding import derive_seed, numpy_generator, seed_torch, torch_generator

@@ -1,6 +1,8 @@
-"""Transition storage and data collection."""
+"""Transition storage, stepping environments and data collection."""
 
 from mbrl.data.buffer import Batch, ReplayBuffer
-from mbrl.data.collect import CollectResult, RandomPolicy, collect
+from mbrl.data.collect import CollectResult, collect
+from mbrl.data.stepping import BatchedEnv, EnvStepper, EpisodeStats, Step
 
-__all__ = ["Batch", "CollectResult", "RandomPolicy", "ReplayBuffer", "collect"]
+__all__ = ["Batch", "BatchedEnv", "CollectResult", "EnvStepper", "EpisodeStats", "ReplayBuffer",
+           "Step", "collect"]

@@ -1,20 +1,24 @@
-"""Run a policy in a (vector) environment, store transitions and report episode statistics."""
+"""Run a policy in an environment (or a learned model), store transitions and report episodes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
 from mbrl.data.buffer import ReplayBuffer
-from mbrl.policies import Policy, RandomPolicy
+from mbrl.data.stepping import BatchedEnv, EnvStepper
+
+if TYPE_CHECKING:
+    from mbrl.policies import Policy
 
 
 @dataclass
 class CollectResult:
-    """What one call to :func:`collect` did: env steps taken and every finished episode."""
+    """What one call to :func:`collect` did: transitions taken and every finished episode."""
 
     steps: int = 0
     episode_returns: list[float] = field(default_factory=list)
@@ -26,7 +30,7 @@ class CollectResult:
 
 
 def collect(
-    env: gym.Env | gym.vector.VectorEnv,
+    env: gym.Env | gym.vector.VectorEnv | BatchedEnv,
     policy: Policy,
     steps: int | None = None,
     episodes: int | None = None,
@@ -37,69 +41,48 @@ def collect(
 ) -> CollectResult:
     """Step ``policy`` in ``env`` until ``steps`` transitions or ``episodes`` finished episodes.
 
-    Works with a single env (``policy.act(obs [S]) -> [A]``) and with a gymnasium vector env
-    (``policy.act(obs [N, S]) -> [N, A]``, next-step or same-step autoreset). Every episode starts
-    from a reset (seeded with ``seed`` on the first one); a partial episode cut off by ``steps``
-    is stored but not counted in the returns. ``progress`` shows a bar (a string names it).
+    ``env`` is a gymnasium env (``policy.act(obs [S]) -> [A]``), a same-step-autoreset vector
+    env (``policy.act(obs [N, S]) -> [N, A]``) or an already reset :class:`BatchedEnv` such as
+    a :class:`~mbrl.models.ModelEnv` rollout (``seed`` must then be None). A gymnasium env is
+    reset first (seeded with ``seed``) and every episode starts from a reset, with
+    ``policy.reset()`` where the policy has one. A partial episode cut off by ``steps`` is
+    stored but not counted in the returns. ``progress`` shows a bar (a string names it).
     """
     if (steps is None) == (episodes is None):
         raise ValueError("give exactly one of steps= or episodes=")
     limit = steps if steps is not None else episodes
     if limit < 1:
         raise ValueError(f"steps/episodes must be >= 1, got {limit}")
-    vector = isinstance(env, gym.vector.VectorEnv)
-    num_envs = env.num_envs if vector else 1
-    same_step = vector and env.metadata.get("autoreset_mode") == gym.vector.AutoresetMode.SAME_STEP
-    if vector and not same_step and env.metadata.get("autoreset_mode") not in (
-            None, gym.vector.AutoresetMode.NEXT_STEP):
-        raise ValueError(f"unsupported autoreset mode {env.metadata.get('autoreset_mode')}")
-
+    if isinstance(env, gym.Env | gym.vector.VectorEnv):
+        env = EnvStepper(env)
+        env.reset(seed)
+    elif seed is not None:
+        raise ValueError("seed= resets a gymnasium env; reset a BatchedEnv yourself")
     result = CollectResult()
-    returns, lengths = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
-    skip = np.zeros(num_envs, dtype=bool)  # next-step autoreset: this step only resets
-    obs, _ = env.reset(seed=seed)
+    env.episodes.pop()
     _begin_episode(policy)
     bar = tqdm(total=steps, desc=progress if isinstance(progress, str) else "collect",
                unit="step", disable=not progress, leave=False)
     try:
         while (result.steps if steps is not None else len(result.episode_returns)) < limit:
-            action = policy.act(obs, deterministic=deterministic)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            if not vector:
-                action, reward = np.asarray(action)[None], np.asarray([reward])
-                terminated, truncated = np.asarray([terminated]), np.asarray([truncated])
-                obs_b, next_b = np.asarray(obs)[None], np.asarray(next_obs)[None]
-            else:
-                obs_b, next_b = obs, next_obs
-                if same_step and "final_obs" in info:
-                    done = info["_final_obs"]
-                    next_b = next_obs.copy()
-                    next_b[done] = np.stack(info["final_obs"][done])
-            live = ~skip
+            step = env.step(policy.act(env.obs, deterministic=deterministic))
+            live = np.asarray(step.live)
             if buffer is not None and live.any():
-                act_b = np.asarray(action).reshape(num_envs, -1)
-                buffer.add(obs_b[live], act_b[live], reward[live], next_b[live],
-                           terminated[live], truncated[live])
-            returns[live] += reward[live]
-            lengths[live] += 1
+                actions = np.asarray(step.actions).reshape(env.num_envs, -1)
+                buffer.add(*(np.asarray(column)[live] for column in (
+                    step.obs, actions, step.rewards, step.next_obs, step.terminated,
+                    step.truncated)))
             new_steps = int(live.sum())
             result.steps += new_steps
-            done = live & (terminated | truncated)
-            for i in np.flatnonzero(done):
-                result.episode_returns.append(float(returns[i]))
-                result.episode_lengths.append(int(lengths[i]))
+            finished, lengths = env.episodes.pop()
+            result.episode_returns += finished
+            result.episode_lengths += lengths
+            if finished:
                 bar.set_postfix(episodes=len(result.episode_returns),
-                                last_return=f"{returns[i]:.1f}")
-                returns[i], lengths[i] = 0.0, 0
+                                last_return=f"{finished[-1]:.1f}")
+                if not env.vector:
+                    _begin_episode(policy)
             bar.update(new_steps)
-            if vector:
-                skip = done if not same_step else np.zeros_like(done)
-                obs = next_obs
-            elif done[0]:
-                obs, _ = env.reset()
-                _begin_episode(policy)
-            else:
-                obs = next_obs
     finally:
         bar.close()
     if episodes is not None:  # vector envs may finish several episodes on the last step
@@ -112,6 +95,3 @@ def _begin_episode(policy: Policy) -> None:
     reset = getattr(policy, "reset", None)
     if callable(reset):
         reset()
-
-
-__all__ = ["CollectResult", "RandomPolicy", "collect"]

@@ -26,7 +26,7 @@ from mujoco import rollout as mj_rollout
 from torch import Tensor
 
 from mbrl.envs.tasks import TaskSpec
-from planners import MPC, Problem
+from planners import Problem
 
 FULL_PHYSICS = mujoco.mjtState.mjSTATE_FULLPHYSICS
 
@@ -225,23 +225,3 @@ def _sensor_readings(env: MujocoEnv, sensors: tuple[tuple[str, str, str], ...]) 
             dof = env.model.jnt_dofadr[env.model.joint(name).id]
             readings.append(env.data.qfrc_constraint[dof:dof + 1])
     return np.concatenate(readings) if readings else np.empty(0)
-
-
-class SimulatorMPC:
-    """A policy that plans from the live env's physics state with the simulator model:
-    ``act(obs)`` reads the env's state (checking it matches ``obs``) and asks ``mpc`` for
-    the action."""
-
-    def __init__(self, mpc: MPC, simulator: MujocoSimulator, env: gym.Env) -> None:
-        self.mpc, self.simulator, self.env = mpc, simulator, env
-
-    def reset(self) -> None:
-        self.mpc.reset()
-
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        state = self.simulator.get_state(self.env)
-        expected = self.simulator.observe(torch.from_numpy(state)).numpy()
-        if not np.allclose(expected, obs, rtol=1e-5, atol=1e-6):
-            raise ValueError("obs does not match the physics state of the env given to "
-                             "SimulatorMPC: act on observations from that env")
-        return self.mpc.act(state, deterministic).astype(np.float32)

@@ -70,20 +70,17 @@ class TaskSpec:
             **{**self.env_kwargs, **kwargs},
         )
 
-    def make_vector_env(self, num_envs: int, same_step_autoreset: bool = False,
-                        **kwargs: Any) -> gym.vector.VectorEnv:
-        """``num_envs`` synchronous copies. Autoreset is gymnasium's default (next step) unless
-        ``same_step_autoreset``: then a finished env resets within the same ``step`` and its
-        final observation is in ``info["final_obs"]`` (what on-policy rollouts need)."""
+    def make_vector_env(self, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
+        """``num_envs`` synchronous copies with same-step autoreset: a finished env resets
+        within the same ``step`` and its final observation is in ``info["final_obs"]`` (what
+        :class:`mbrl.data.EnvStepper` expects)."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        mode = (gym.vector.AutoresetMode.SAME_STEP if same_step_autoreset
-                else gym.vector.AutoresetMode.NEXT_STEP)
         return gym.make_vec(
             self.env_id,
             num_envs=num_envs,
             vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": mode},
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
             max_episode_steps=self.max_episode_steps,
             **{**self.env_kwargs, **kwargs},
         )

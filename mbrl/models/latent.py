@@ -14,7 +14,8 @@ horizon accurate, not only one step. The stochastic variant encodes a diagonal G
 (with ``free_nats`` below which the KL is not penalised).
 
 ``LatentWorldModel.step`` and ``.reward`` are a ``planners.Problem`` dynamics and reward over
-latent states, so any planner plans in latent space unchanged (:class:`LatentMPC`).
+latent states, so any planner plans in latent space unchanged
+(:class:`mbrl.policies.LatentMPC`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from mbrl.nn import mlp
-from planners import MPC, Planner, Problem
+from planners import Problem
 
 
 @dataclass
@@ -239,21 +240,3 @@ class LatentWorldModel(nn.Module):
         """Planning in latent space with the learned reward."""
         return Problem(self.step, self.reward, action_low=action_low, action_high=action_high,
                        horizon=horizon)
-
-
-class LatentMPC:
-    """MPC in latent space: encode the observation, plan with any planner over the latent
-    model (``problem = model.problem(...)``), act. Follows the policy protocol."""
-
-    def __init__(self, model: LatentWorldModel, planner: Planner, horizon: int,
-                 action_low: Tensor, action_high: Tensor) -> None:
-        self.model = model
-        self.mpc = MPC(planner, model.problem(action_low, action_high, horizon))
-
-    def reset(self) -> None:
-        self.mpc.reset()
-
-    @torch.no_grad()
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        latent = self.model.encode(torch.as_tensor(np.asarray(obs))[None])[0]
-        return self.mpc.act(latent.numpy(), deterministic)

@@ -166,10 +166,10 @@ def test_reward_scaler_uses_discounted_return_std():
 
 def test_collector_uses_final_observation_and_counts_episodes():
     task = make_task("CartPole-v1")
-    env = task.make_vector_env(3, same_step_autoreset=True)
+    env = task.make_vector_env(3)
     policy = ActorCritic(task.observation_space, task.action_space, (8,))
     collector = RolloutCollector(env, policy, torch.Generator().manual_seed(0))
-    collector.reset(seed=0)
+    collector.env.reset(seed=0)
     rollout = collector.collect(60)
     ended = rollout.terminated | rollout.truncated
     assert ended.any()
@@ -178,8 +178,10 @@ def test_collector_uses_final_observation_and_counts_episodes():
     assert torch.equal(rollout.next_obs[0], rollout.obs[1]) or ended[0].any()
     returns, lengths = collector.pop_episodes()
     assert len(returns) == int(ended.sum()) and returns == [float(x) for x in lengths]
+    next_step = gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync", vector_kwargs={
+        "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP})
     with pytest.raises(ValueError, match="same-step"):
-        RolloutCollector(task.make_vector_env(2), policy, torch.Generator())
+        RolloutCollector(next_step, policy, torch.Generator())
 
 
 def test_configs_reject_bad_values():

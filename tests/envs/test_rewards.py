@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl.data import RandomPolicy, ReplayBuffer, collect
+from mbrl.data import ReplayBuffer, collect
 from mbrl.envs import list_tasks, make_task
+from mbrl.policies import RandomPolicy
 
 NUM_TRANSITIONS = 1000
 

@@ -4,7 +4,8 @@ import torch
 from gymnasium.envs.mujoco import MujocoEnv
 
 from mbrl.envs import make_task
-from mbrl.envs.simulator import MujocoSimulator, SimulatorMPC
+from mbrl.envs.simulator import MujocoSimulator
+from mbrl.policies import SimulatorMPC
 from planners import MPC, RandomShooting
 
 SIMULATED = ["InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Reacher-v5", "Pusher-v5",

@@ -4,7 +4,8 @@ import torch
 
 from mbrl.data.sequences import EpisodeBuffer
 from mbrl.envs.pixels import make_pixel_env
-from mbrl.models.latent import LatentModelConfig, LatentMPC, LatentWorldModel
+from mbrl.models.latent import LatentModelConfig, LatentWorldModel
+from mbrl.policies import LatentMPC
 from planners import CEM
 
 
