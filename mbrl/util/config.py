@@ -6,7 +6,14 @@ for unknown keys, so we do not hand-write a parser.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import inspect
+import io
 import os
+import re
+import tokenize
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,3 +48,75 @@ def from_yaml(schema: type[T], text: str) -> T:
     """Inverse of :func:`to_yaml`."""
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema),
                                                OmegaConf.create(text)))
+
+
+def field_docs(schema: type) -> dict[str, str]:
+    """The one-line description of each field of a dataclass (inherited ones included), from
+    its source: the comment at the end of the field's line, or the comment lines just above."""
+    docs: dict[str, str] = {}
+    for cls in reversed(schema.__mro__):
+        if dataclasses.is_dataclass(cls):
+            docs.update(_own_field_docs(cls))
+    return docs
+
+
+def _own_field_docs(schema: type) -> dict[str, str]:
+    lines, _ = inspect.getsourcelines(schema)
+    docs, above = {}, []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above.append(stripped.lstrip("# "))
+            continue
+        match = re.match(r"\s+(\w+)\s*:[^=]*=", line)
+        if match and match.group(1) in {f.name for f in dataclasses.fields(schema)}:
+            trailing = _trailing_comment(line)
+            docs[match.group(1)] = trailing or " ".join(above)
+        above = []
+    return docs
+
+
+def _trailing_comment(line: str) -> str:
+    tokens = tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline)
+    try:
+        return next((t.string.lstrip("# ") for t in tokens if t.type == tokenize.COMMENT), "")
+    except tokenize.TokenError:  # a line continued on the next one
+        return line.split("#", 1)[1].strip() if "#" in line else ""
+
+
+def describe(schema: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """``(dotted name, type, default, description)`` of every field of ``schema``, nested
+    dataclasses expanded."""
+    rows, docs, hints = [], field_docs(schema), typing.get_type_hints(schema)
+    for item in dataclasses.fields(schema):
+        name, kind = f"{prefix}{item.name}", hints[item.name]
+        if dataclasses.is_dataclass(kind):
+            rows.extend(describe(kind, f"{name}."))
+            continue
+        default = (item.default if item.default is not dataclasses.MISSING
+                   else item.default_factory())
+        rows.append((name, _type_name(kind), _value_text(default), docs.get(item.name, "")))
+    return rows
+
+
+def _type_name(kind: Any) -> str:
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return " | ".join(member.name for member in kind)
+    text = getattr(kind, "__name__", None) if not typing.get_args(kind) else None
+    return text or str(kind).replace("typing.", "").replace("NoneType", "None")
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, tuple):
+        return f"[{', '.join(map(str, value))}]"
+    return "null" if value is None else str(value)
+
+
+def help_text(schema: type) -> str:
+    """Every field of ``schema`` as ``name: type = default  description`` lines."""
+    rows = describe(schema)
+    width = max(len(f"{name}: {kind} = {default}") for name, kind, default, _ in rows)
+    return "\n".join(f"  {f'{name}: {kind} = {default}':{width}}  {doc}".rstrip()
+                     for name, kind, default, doc in rows)

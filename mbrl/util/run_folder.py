@@ -32,6 +32,7 @@ class RunFolder:
         self.checkpoint_dir.mkdir(exist_ok=True)
         self._writer: SummaryWriter | None = None
         self._headers: dict[str, list[str]] = {}  # columns of each stream's CSV
+        self._purge_step: int | None = None  # TensorBoard points from here on are stale
 
     @classmethod
     def create(cls, parent: str | os.PathLike, name: str) -> RunFolder:
@@ -76,7 +77,8 @@ class RunFolder:
                 self._headers[stream] = list(row)
             writer.writerow(row)
         if self._writer is None:
-            self._writer = SummaryWriter(str(self.root / "tb"), flush_secs=5)
+            self._writer = SummaryWriter(str(self.root / "tb"), flush_secs=5,
+                                         purge_step=self._purge_step)
         for key, value in row.items():
             self._writer.add_scalar(f"{stream}/{key}", value, step)
 
@@ -103,6 +105,13 @@ class RunFolder:
         writer.writerows(rows)
         atomic_write(path, lambda handle: handle.write(out.getvalue().encode()))
         self._headers.pop(stream, None)
+
+    def truncate_after(self, env_steps: int) -> None:
+        """Drop every stream's rows logged after ``env_steps`` (what a run resumed from a
+        checkpoint at that step will log again), in the CSVs and in TensorBoard."""
+        for path in sorted(self.root.glob("*.csv")):
+            self.truncate(path.stem, "env_steps", env_steps)
+        self._purge_step = env_steps + 1
 
     def plot(self, stream: str, x: str, y: str, title: str = "") -> Path:
         """Save ``<stream>_<y>.png``: ``y`` against ``x`` from the stream's CSV."""

@@ -7,22 +7,23 @@ import torch
 from experiments.presets import MBRL_PRESETS, preset_path
 from experiments.run_mbrl import main
 from mbrl.algorithms import mpc_loop
-from mbrl.algorithms.mpc_loop import (
-    DynamicsModelConfig,
-    MBRLConfig,
-    MBRLRun,
-    PlannerConfig,
-    run_mbrl,
-)
+from mbrl.algorithms.mpc_loop import DynamicsModelConfig, MBRLConfig, MBRLRun
 from mbrl.models import MLPDynamics, ProbabilisticEnsemble
 from mbrl.util.config import load_config
+
+
+def run_mbrl(config, resume_dir=None):
+    """Start (or resume) a run to its end: ``(folder, every episode's return)``."""
+    run = (MBRLRun.start(config) if resume_dir is None
+           else MBRLRun.resume(config, resume_dir)).run()
+    return run.folder, run.returns()
 
 
 def tiny_config(tmp_path, episodes=3):
     return load_config(MBRLConfig, None, [
         "task=CartPoleSwingUp", f"episodes={episodes}", "episode_steps=20", "progress=false",
         "model.hidden_size=32", "model.num_layers=2", "model.max_epochs=3",
-        "planner.num_samples=50", "planner.horizon=5", f"output_dir={tmp_path}"])
+        "planner.random_shooting.num_samples=50", "planner.horizon=5", f"output_dir={tmp_path}"])
 
 
 def resumed_returns(config, root, episodes):
@@ -59,14 +60,14 @@ def test_config_errors_are_clear(tmp_path):
         run_mbrl(MBRLConfig(random_episodes=0, output_dir=str(tmp_path)))
     with pytest.raises(ValueError, match="Discrete actions"):
         run_mbrl(MBRLConfig(task="CartPole-v1", output_dir=str(tmp_path)))
-    with pytest.raises(ValueError, match="planner.name"):
-        run_mbrl(MBRLConfig(planner=PlannerConfig(name="tree_search"), output_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="expected one of"):
+        load_config(MBRLConfig, None, ["planner.name=tree_search"])
 
 
 def test_cli_runs_a_preset_with_overrides(tmp_path, capsys):
     code = main(["--preset", "pendulum", "episodes=1", "episode_steps=10", "progress=false",
-                 "planner.num_samples=20", "planner.horizon=3", "model.max_epochs=2",
-                 f"output_dir={tmp_path}"])
+                 "planner.random_shooting.num_samples=20", "planner.horizon=3",
+                 "model.max_epochs=2", f"output_dir={tmp_path}"])
     assert code == 0
     assert '"task": "Pendulum-v1"' in capsys.readouterr().out
     run_dir = next(tmp_path.iterdir())
@@ -74,8 +75,8 @@ def test_cli_runs_a_preset_with_overrides(tmp_path, capsys):
     assert '"returns": [' in capsys.readouterr().out
     assert len((run_dir / "episodes.csv").read_text().splitlines()) == 1 + 3
     assert main(["--preset", "pendulum", "bogus=1"]) == 2
-    with pytest.raises(SystemExit, match="no preset"):
-        main(["--preset", "nonexistent"])
+    assert main(["--preset", "nonexistent"]) == 2
+    assert "no preset 'nonexistent'; known presets: cartpole_swingup" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -113,8 +114,14 @@ def test_loop_runs_with_every_population_planner_and_resumes_identically(tmp_pat
         return load_config(MBRLConfig, None, [
             "task=CartPoleSwingUp", f"episodes={episodes}", "episode_steps=10", "progress=false",
             "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
-            f"planner.name={planner}", "planner.num_samples=30", "planner.elites=5",
-            "planner.iterations=2", "planner.horizon=4", f"output_dir={root}"])
+            f"planner.name={planner}", "planner.horizon=4", f"output_dir={root}",
+            *planner_settings[planner]])
+
+    planner_settings = {
+        "cem": ["planner.cem.population=30", "planner.cem.elites=5", "planner.cem.iterations=2"],
+        "icem": ["planner.icem.population=30", "planner.icem.elites=5",
+                 "planner.icem.iterations=2"],
+        "mppi": ["planner.mppi.num_samples=30", "planner.mppi.iterations=2"]}
 
     _, returns = run_mbrl(config(tmp_path / "full", 2))
     assert resumed_returns(config, tmp_path / "split", 2) == returns
@@ -126,8 +133,8 @@ def test_pets_loop_with_an_ensemble_and_particles_resumes_identically(tmp_path):
             "task=CartPoleSwingUp", f"episodes={episodes}", "episode_steps=10", "progress=false",
             "model.kind=ensemble", "model.ensemble_size=3", "model.num_elites=2",
             "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
-            "model.num_particles=4", "planner.name=cem", "planner.num_samples=20",
-            "planner.elites=4", "planner.iterations=2", "planner.horizon=4",
+            "model.num_particles=4", "planner.name=cem", "planner.cem.population=20",
+            "planner.cem.elites=4", "planner.cem.iterations=2", "planner.horizon=4",
             f"output_dir={root}"])
 
     folder, returns = run_mbrl(config(tmp_path / "full", 2))
@@ -143,7 +150,8 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
         return load_config(MBRLConfig, None, [
             "task=InvertedPendulum-v5", f"episodes={episodes}", "episode_steps=15",
             "progress=false", "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
-            "planner.num_samples=30", "planner.horizon=4", "terminal_value.enabled=true",
+            "planner.random_shooting.num_samples=30", "planner.horizon=4",
+            "terminal_value.enabled=true",
             "terminal_value.hidden_size=16", "terminal_value.rounds=2",
             "terminal_value.epochs_per_round=2", "terminal_value.ensemble_size=3",
             "terminal_value.pessimism=1.0", f"output_dir={root}"])
@@ -213,8 +221,8 @@ def test_refits_within_an_episode_and_resumes_identically(tmp_path, monkeypatch,
         return config
 
     refits = []
-    original = MBRLRun._refit
-    monkeypatch.setattr(MBRLRun, "_refit", lambda run, step: refits.append(
+    original = MBRLRun.refit
+    monkeypatch.setattr(MBRLRun, "refit", lambda run, step: refits.append(
         (run.episode, step, len(run.buffer))) or original(run, step))
     folder, returns = run_mbrl(config(tmp_path / "full", episodes))
     assert refits == refits_expected

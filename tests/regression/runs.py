@@ -22,14 +22,17 @@ TIMING_COLUMNS = {"wall_seconds", "ms_per_step", "train_seconds"}
 # name -> (CLI module, preset, overrides, streams)
 RUNS: dict[str, tuple[str, str, list[str], list[str]]] = {
     "mpc_swingup_mlp": ("experiments.run_mbrl", "cartpole_swingup", [
-        "episodes=2", "episode_steps=60", "planner.num_samples=200", "planner.horizon=15",
+        "episodes=2", "episode_steps=60", "planner.random_shooting.num_samples=200",
+        "planner.horizon=15",
         "model.max_epochs=8"], ["episodes"]),
     "pets_inverted_pendulum": ("experiments.run_mbrl", "pets_inverted_pendulum", [
-        "episodes=2", "episode_steps=40", "planner.num_samples=100", "planner.iterations=2",
+        "episodes=2", "episode_steps=40", "planner.mppi.num_samples=100",
+        "planner.mppi.iterations=2",
         "model.max_epochs=5", "model.hidden_size=64", "terminal_value.rounds=2",
         "terminal_value.epochs_per_round=2"], ["episodes"]),
     "mlp_inverted_pendulum_value": ("experiments.run_mbrl", "inverted_pendulum", [
-        "episodes=2", "episode_steps=40", "planner.num_samples=100", "planner.iterations=2",
+        "episodes=2", "episode_steps=40", "planner.mppi.num_samples=100",
+        "planner.mppi.iterations=2",
         "model.max_epochs=5", "terminal_value.rounds=2", "terminal_value.epochs_per_round=2"],
         ["episodes"]),
     "ppo_cartpole": ("experiments.train_agent", "ppo_cartpole", [
