@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from experiments.presets import AGENT_PRESETS, preset_path
-from mbrl.agents.training import AgentRunConfig, run_agent
+from mbrl.algorithms.model_free import AgentRun, AgentRunConfig
 from mbrl.util.config import load_config
 
 RESULTS = Path(__file__).parent / "results" / "agents"
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(AgentRunConfig, preset_path(args.preset, AGENT_PRESETS),
                              [*args.overrides, f"seed={seed}", "progress=false",
                               f"output_dir={tempfile.mkdtemp()}"])
-        folder, rows = run_agent(config)
+        rows = AgentRun.start(config).run().evaluations()
         curve = [[int(r["env_steps"]), round(r["eval_return"], 2)] for r in rows]
         reached = next((steps for steps, value in curve if value >= args.threshold), None)
         runs.append({"seed": seed, "first_step_at_threshold": reached,

@@ -20,7 +20,7 @@ import tempfile
 from experiments.benchmarks.common import write_results
 from experiments.benchmarks.sb3_peer import alternate_runs, learn_with_evaluations
 from mbrl.agents.ppo import PPOConfig
-from mbrl.agents.training import AgentRunConfig, run_agent
+from mbrl.algorithms.model_free import AgentRun, AgentRunConfig
 from mbrl.envs import make_task
 
 SETTINGS = dict(steps_per_env=32, batch_size=256, epochs=20, gamma=0.98, gae_lambda=0.8,
@@ -35,7 +35,7 @@ def run_ours(seed: int, steps: int, eval_every: int) -> dict:
                             output_dir=tempfile.mkdtemp(), progress=False,
                             ppo=PPOConfig(anneal_learning_rate=True, anneal_clip_range=True,
                                           **SETTINGS))
-    _, rows = run_agent(config)
+    rows = AgentRun.start(config).run().evaluations()
     curve = [[int(r["env_steps"]), r["eval_return"]] for r in rows]
     return {"train_seconds": rows[-1]["train_seconds"], "env_steps": curve[-1][0],
             "eval": curve}

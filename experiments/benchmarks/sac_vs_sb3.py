@@ -20,7 +20,7 @@ import tempfile
 from experiments.benchmarks.common import write_results
 from experiments.benchmarks.sb3_peer import alternate_runs, learn_with_evaluations
 from mbrl.agents.sac import SACConfig
-from mbrl.agents.training import AgentRunConfig, run_agent
+from mbrl.algorithms.model_free import AgentRun, AgentRunConfig
 from mbrl.envs import make_task
 
 LEARNING_RATE, LEARNING_STARTS, EVAL_EPISODES = 1e-3, 100, 10
@@ -33,7 +33,7 @@ def run_ours(seed: int, steps: int, eval_every: int) -> dict:
                             progress=False,
                             sac=SACConfig(learning_rate=LEARNING_RATE,
                                           learning_starts=LEARNING_STARTS))
-    _, rows = run_agent(config)
+    rows = AgentRun.start(config).run().evaluations()
     seconds = rows[-1]["train_seconds"]
     return {"updates_per_second": (steps - LEARNING_STARTS) / seconds,
             "train_seconds": seconds,

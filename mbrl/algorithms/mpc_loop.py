@@ -78,6 +78,9 @@ class DynamicsModelConfig:
     # often while data is scarce, rarely once it is plentiful
     retrain_growth: float | None = None
 
+    def __post_init__(self) -> None:
+        self.kind, self.propagation = ModelKind(self.kind), Propagation(self.propagation)
+
     def validate(self) -> None:
         if self.retrain_every is not None and self.retrain_every < 1:
             raise ValueError(f"model.retrain_every must be >= 1 or null, got "

@@ -81,6 +81,9 @@ class PlannerConfig:
     icem: ICEMConfig = field(default_factory=ICEMConfig)
     mppi: MPPIConfig = field(default_factory=MPPIConfig)
 
+    def __post_init__(self) -> None:
+        self.name = PlannerName(self.name)
+
     def validate(self) -> None:
         if self.horizon < 1 or not 1 <= self.replan_every <= self.horizon:
             raise ValueError(f"planner needs horizon >= 1 and 1 <= replan_every <= horizon, got "

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
+
+from mbrl.util.atomic import atomic_path
 
 
 class EpisodeBuffer:
@@ -46,3 +50,33 @@ class EpisodeBuffer:
             rewards.append(episode_rewards[start:start + length])
         return (torch.as_tensor(np.stack(obs)), torch.as_tensor(np.stack(actions)),
                 torch.as_tensor(np.stack(rewards)))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Atomically write every episode (concatenated, with their lengths) to ``.npz``."""
+        if not self.episodes:
+            arrays = {"obs": np.zeros((0,)), "actions": np.zeros((0, 0), np.float32),
+                      "rewards": np.zeros(0, np.float32), "lengths": np.zeros(0, np.int64)}
+        else:
+            obs, actions, rewards = zip(*self.episodes, strict=True)
+            arrays = {"obs": np.concatenate(obs), "actions": np.concatenate(actions),
+                      "rewards": np.concatenate(rewards),
+                      "lengths": np.array([len(r) for r in rewards], np.int64)}
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> EpisodeBuffer:
+        """Read a buffer written by :meth:`save`."""
+        buffer = cls()
+        with np.load(path, allow_pickle=False) as data:
+            missing = [name for name in ("obs", "actions", "rewards", "lengths")
+                       if name not in data]
+            if missing:
+                raise ValueError(f"{path} is not an EpisodeBuffer file: missing {missing}")
+            obs_start = step_start = 0
+            for length in data["lengths"].tolist():
+                buffer.add_episode(data["obs"][obs_start:obs_start + length + 1],
+                                   data["actions"][step_start:step_start + length],
+                                   data["rewards"][step_start:step_start + length])
+                obs_start, step_start = obs_start + length + 1, step_start + length
+        return buffer

@@ -48,12 +48,12 @@ class EpisodeStats:
 
     def __init__(self, num_envs: int) -> None:
         self.num_envs = num_envs
-        self.returns: list[float] = []
-        self.lengths: list[int] = []
         self.restart()
 
     def restart(self) -> None:
-        """Abandon the running episodes (they are not counted)."""
+        """Start afresh: running episodes are abandoned (not counted), finished ones not yet
+        popped are dropped."""
+        self.returns, self.lengths = [], []
         self._return = np.zeros(self.num_envs)
         self._length = np.zeros(self.num_envs, dtype=np.int64)
 
@@ -102,7 +102,7 @@ class EnvStepper:
         self.obs: np.ndarray | None = None
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        """Start fresh episodes (running ones are abandoned, not counted)."""
+        """Start fresh episodes (see :meth:`EpisodeStats.restart`)."""
         self.obs, _ = self.env.reset(seed=seed)
         self.episodes.restart()
         return self.obs

@@ -20,16 +20,18 @@ class Policy(Protocol):
 
 
 class RandomPolicy:
-    """Uniform actions from ``action_space``, drawn from an explicit generator."""
+    """Uniform actions from ``action_space``, drawn from an explicit generator. Observations
+    have ``obs_ndim`` dimensions (3 for pixels); one more means a batch of them."""
 
-    def __init__(self, action_space: gym.Space, seed: int | None = None) -> None:
+    def __init__(self, action_space: gym.Space, seed: int | None = None,
+                 obs_ndim: int = 1) -> None:
         if not isinstance(action_space, gym.spaces.Box | gym.spaces.Discrete):
             raise TypeError(f"action_space must be Box or Discrete, got {type(action_space)}")
-        self.action_space = action_space
+        self.action_space, self.obs_ndim = action_space, obs_ndim
         self.rng = np.random.default_rng(seed)
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        batch = () if np.ndim(obs) == 1 else (np.shape(obs)[0],)
+        batch = () if np.ndim(obs) == self.obs_ndim else (np.shape(obs)[0],)
         space = self.action_space
         if isinstance(space, gym.spaces.Discrete):
             return space.start + self.rng.integers(0, space.n, size=batch)

@@ -141,7 +141,7 @@ def test_pets_loop_with_an_ensemble_and_particles_resumes_identically(tmp_path):
     # 10 and 20 transitions leave fewer than 10 for validation: no score is reported
     assert all(math.isnan(r["model_val_mse"]) for r in folder.read("episodes"))
     assert resumed_returns(config, tmp_path / "split", 2) == returns
-    with pytest.raises(ValueError, match="model.kind"):
+    with pytest.raises(ValueError, match="not a valid ModelKind"):
         run_mbrl(MBRLConfig(model=DynamicsModelConfig(kind="gp"), output_dir=str(tmp_path)))
 
 

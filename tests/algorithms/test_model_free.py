@@ -8,8 +8,8 @@ from mbrl.agents.a2c import A2CConfig
 from mbrl.agents.ppo import PPOConfig
 from mbrl.agents.reinforce import ReinforceConfig
 from mbrl.agents.sac import SACConfig
-from mbrl.agents.training import AgentRun, AgentRunConfig, run_agent
-from mbrl.util.run_folder import RunFolder
+from mbrl.algorithms.model_free import AgentRun, AgentRunConfig
+from mbrl.runs import Run
 
 TINY = {
     "reinforce": dict(reinforce=ReinforceConfig(steps_per_env=32, hidden=(16,))),
@@ -19,6 +19,13 @@ TINY = {
                               anneal_learning_rate=True, target_kl=0.05)),
     "sac": dict(sac=SACConfig(hidden=(16,), batch_size=16, learning_starts=50)),
 }
+
+
+def run_agent(config, resume_dir=None):
+    """Start (or resume) a run to its end: ``(folder, evaluation rows)``."""
+    run = (AgentRun.start(config) if resume_dir is None
+           else AgentRun.resume(config, resume_dir)).run()
+    return run.folder, run.evaluations()
 
 
 def tiny_config(algo: str, task: str, tmp_path, **overrides) -> AgentRunConfig:
@@ -52,19 +59,18 @@ def test_resume_continues_identically(algo, task, tmp_path, monkeypatch):
                            eval_every=200)
 
     straight_folder, straight = run_agent(config(tmp_path / "a"))
-    save = AgentRun._save
+    save = Run.save
 
     def save_then_stop(self):
         save(self)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(AgentRun, "_save", save_then_stop)
+    monkeypatch.setattr(Run, "save", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
         run_agent(config(tmp_path / "b"))
     monkeypatch.undo()
-    folder = RunFolder(next((tmp_path / "b").iterdir()))
-    assert len(folder.read("eval")) == 1  # stopped after the first checkpoint
-    resumed = AgentRun.resume(config(tmp_path / "b"), folder).run()
+    root = next((tmp_path / "b").iterdir())
+    folder, resumed = run_agent(config(tmp_path / "b"), resume_dir=root)
     key = lambda rows: [(r["env_steps"], r["eval_return"]) for r in rows]  # noqa: E731
     assert key(resumed) == key(straight)
     train, straight_train = folder.read("train"), straight_folder.read("train")
@@ -73,14 +79,17 @@ def test_resume_continues_identically(algo, task, tmp_path, monkeypatch):
                                   [list(r.values()) for r in straight_train])
 
 
-def test_bad_config_is_rejected(tmp_path):
-    config = tiny_config("ppo", "CartPole-v1", tmp_path)
-    config.algo = "dqn"
-    with pytest.raises(ValueError, match="algo"):
-        run_agent(config)
-    assert not list(tmp_path.iterdir())  # no run folder for a config that cannot run
+def test_bad_config_is_rejected_before_a_folder_exists(tmp_path):
+    from mbrl.util.config import load_config
+
+    with pytest.raises(ValueError, match="expected one of"):
+        load_config(AgentRunConfig, None, ["algo=dqn"])
     with pytest.raises(ValueError, match="total_steps"):
         run_agent(tiny_config("ppo", "CartPole-v1", tmp_path, total_steps=0))
+    with pytest.raises(ValueError, match="objective"):
+        run_agent(tiny_config("ppo", "CartPole-v1", tmp_path,
+                              ppo=PPOConfig(objective="trpo")))
+    assert not list(tmp_path.iterdir())  # no run folder for a config that cannot run
 
 
 def test_ppo_learns_cartpole_fast(tmp_path):
