@@ -1,4 +1,5 @@
-"""Returns and advantages over batched rollouts (reference 000 eqs. 23-52; 003 §4.2).
+"""Returns and advantages over batched rollouts (reference 000 eqs. 23-52; 003 §4.2;
+Sutton and Barto 2018 ch. 7 and 12; GAE: Schulman et al. 2016).
 
 Every function takes time-major tensors ``[T, N]`` (T steps of N environments), step ``t``
 being the transition ``(s_t, a_t, r_t, s_{t+1})``:

@@ -1,4 +1,5 @@
-"""Synchronous advantage actor-critic (reference 004 "A2C"; 001 "actor-critic in practice").
+"""Synchronous advantage actor-critic (reference 004 "A2C"; 001 "actor-critic in practice";
+Mnih et al. 2016).
 
 Short rollouts from N synchronous environments, n-step or GAE advantages, one gradient step per
 rollout on policy loss + value loss - entropy bonus; separate networks or a shared trunk

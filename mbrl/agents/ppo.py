@@ -1,4 +1,5 @@
-"""Proximal policy optimisation (reference 002 §8.2-8.7; 003 §3.3).
+"""Proximal policy optimisation (reference 002 §8.2-8.7; 003 §3.3; Schulman et al. 2017;
+GAE: Schulman et al. 2016).
 
 Clipped surrogate (PPO-Clip, §8.5) or KL penalty with adaptive beta (PPO-Penalty, §8.6), GAE
 advantages, value clipping (§8.7), minibatch epochs, advantage normalisation, entropy bonus,

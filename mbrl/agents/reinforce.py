@@ -1,4 +1,5 @@
-"""REINFORCE with causality (reference 003 Alg. 15, eq. 3.1.10) and four baselines.
+"""REINFORCE with causality (reference 003 Alg. 15, eq. 3.1.10; Williams 1992) and four
+baselines.
 
 - ``none``: ``grad = mean_i grad log pi(a_i|s_i) G_i`` with ``G_i`` the reward-to-go;
 - ``mean``: ``G_i - mean(G)`` (003 eq. 3.1.11);

@@ -1,4 +1,5 @@
-"""Soft actor-critic for continuous and discrete actions (reference 000 eqs. 105-124).
+"""Soft actor-critic for continuous and discrete actions (reference 000 eqs. 105-124;
+Haarnoja et al. 2018; discrete actions: Christodoulou 2019).
 
 Twin Q-functions with Polyak-averaged targets, automatic temperature towards a target entropy,
 and either a tanh-squashed Gaussian policy with the exact log-probability of the squashed,

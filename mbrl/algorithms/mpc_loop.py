@@ -173,11 +173,14 @@ class MBRLConfig:
 
 def build_dynamics_model(config: DynamicsModelConfig, obs_dim: int, act_dim: int,
                          task: str) -> MLPDynamics | ProbabilisticEnsemble:
+    """The model ``config.kind`` names, for ``obs_dim`` observations and ``act_dim`` actions."""
     if config.kind == ModelKind.ensemble:
-        return ProbabilisticEnsemble(obs_dim, act_dim, config.ensemble_size, config.hidden_size,
-                                     config.num_layers, config.probabilistic,
-                                     num_elites=config.num_elites, task=task)
-    return MLPDynamics(obs_dim, act_dim, config.hidden_size, config.num_layers)
+        return ProbabilisticEnsemble(
+            obs_dim=obs_dim, act_dim=act_dim, ensemble_size=config.ensemble_size,
+            hidden_size=config.hidden_size, num_layers=config.num_layers,
+            probabilistic=config.probabilistic, num_elites=config.num_elites, task=task)
+    return MLPDynamics(obs_dim=obs_dim, act_dim=act_dim, hidden_size=config.hidden_size,
+                       num_layers=config.num_layers)
 
 
 class MBRLRun(Run):
@@ -193,16 +196,20 @@ class MBRLRun(Run):
                                                      model_config.propagation.value)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=model_config.learning_rate,
                                           weight_decay=model_config.weight_decay, fused=True)
-        self.fit_settings = FitSettings(model_config.batch_size, model_config.max_epochs,
-                                        model_config.patience, model_config.validation_fraction)
+        self.fit_settings = FitSettings(
+            batch_size=model_config.batch_size, max_epochs=model_config.max_epochs,
+            patience=model_config.patience,
+            validation_fraction=model_config.validation_fraction)
         self.buffer = ReplayBuffer(config.buffer_capacity, task.obs_dim, task.act_dim)
         self.mirror = (tuple(torch.tensor(signs) for signs in task.mirror)
                        if config.mirror_data else None)
         self.episode = 0
         self.fitted_size = 0  # buffer size at the last refit (every MPC episode starts with one)
         self.env = EnvStepper(task.make_env(max_episode_steps=config.episode_steps))
-        self.value = (StateValue(task.obs_dim, value_config.hidden_size, value_config.num_layers,
-                                 value_config.ensemble_size, value_config.pessimism)
+        self.value = (StateValue(task.obs_dim, hidden_size=value_config.hidden_size,
+                                 num_layers=value_config.num_layers,
+                                 ensemble_size=value_config.ensemble_size,
+                                 pessimism=value_config.pessimism)
                       if value_config.enabled else None)
         self.value_optimizer = (None if self.value is None else torch.optim.Adam(
             self.value.parameters(), lr=value_config.learning_rate, fused=True))
@@ -304,8 +311,9 @@ class MBRLRun(Run):
             self.value.reinitialize(self.seeds.torch(*keys))
             self.value_optimizer.state.clear()
         mse = fit_state_value(self.value, self.buffer, self.value_optimizer,
-                              self.seeds.numpy(*keys), config.discount, config.lam,
-                              config.rounds, config.epochs_per_round, mirror=self.mirror)
+                              self.seeds.numpy(*keys), discount=config.discount, lam=config.lam,
+                              rounds=config.rounds, epochs_per_round=config.epochs_per_round,
+                              mirror=self.mirror)
         self.value.eval()
         return mse
 

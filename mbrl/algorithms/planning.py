@@ -24,7 +24,7 @@ class PlannerName(str, Enum):
 
 @dataclass
 class RandomShootingConfig:
-    """``planners.RandomShooting`` (reference 003 §5.2.1)."""
+    """``planners.RandomShooting`` (reference 003 §5.2.1; Richards 2005)."""
 
     num_samples: int = 1000  # action sequences drawn uniformly within the bounds
 

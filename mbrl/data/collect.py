@@ -34,12 +34,14 @@ def collect(
     policy: Policy,
     steps: int | None = None,
     episodes: int | None = None,
+    rounds: int | None = None,
     buffer: ReplayBuffer | None = None,
     seed: int | None = None,
     deterministic: bool = False,
     progress: bool | str = False,
 ) -> CollectResult:
-    """Step ``policy`` in ``env`` until ``steps`` transitions or ``episodes`` finished episodes.
+    """Step ``policy`` in ``env`` until ``steps`` transitions, ``episodes`` finished episodes
+    or ``rounds`` steps of the whole batch (k-step model rollouts).
 
     ``env`` is a gymnasium env (``policy.act(obs [S]) -> [A]``), a same-step-autoreset vector
     env (``policy.act(obs [N, S]) -> [N, A]``) or an already reset :class:`BatchedEnv` such as
@@ -48,11 +50,13 @@ def collect(
     ``policy.reset()`` where the policy has one. A partial episode cut off by ``steps`` is
     stored but not counted in the returns. ``progress`` shows a bar (a string names it).
     """
-    if (steps is None) == (episodes is None):
-        raise ValueError("give exactly one of steps= or episodes=")
-    limit = steps if steps is not None else episodes
+    limits = {"steps": steps, "episodes": episodes, "rounds": rounds}
+    given = {name: value for name, value in limits.items() if value is not None}
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of steps=, episodes= or rounds=, got {given}")
+    (kind, limit), = given.items()
     if limit < 1:
-        raise ValueError(f"steps/episodes must be >= 1, got {limit}")
+        raise ValueError(f"{kind} must be >= 1, got {limit}")
     if isinstance(env, gym.Env | gym.vector.VectorEnv):
         env = EnvStepper(env)
         env.reset(seed)
@@ -61,11 +65,15 @@ def collect(
     result = CollectResult()
     env.episodes.pop()
     _begin_episode(policy)
+    done_rounds = 0
+    progress_of = {"steps": lambda: result.steps, "episodes": lambda: len(result.episode_returns),
+                   "rounds": lambda: done_rounds}[kind]
     bar = tqdm(total=steps, desc=progress if isinstance(progress, str) else "collect",
                unit="step", disable=not progress, leave=False)
     try:
-        while (result.steps if steps is not None else len(result.episode_returns)) < limit:
+        while progress_of() < limit:
             step = env.step(policy.act(env.obs, deterministic=deterministic))
+            done_rounds += 1
             live = np.asarray(step.live)
             if buffer is not None and live.any():
                 actions = np.asarray(step.actions).reshape(env.num_envs, -1)

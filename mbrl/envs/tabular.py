@@ -3,7 +3,8 @@
 ``env.unwrapped.P[s][a]`` lists outcomes ``(prob, next_state, reward, terminated)``. We pad
 them into arrays ``[S, A, K]`` so that sampling a batch of transitions is one vectorised op,
 and solve the Bellman optimality equation exactly (reference 000, Bellman equations) to give
-optimal ``V``, ``Q`` and the set of optimal actions as ground truth for planners.
+optimal ``V``, ``Q`` and the set of optimal actions as ground truth for planners (Bellman 1957;
+Sutton and Barto 2018 §4.4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Latent world models (reference 003 §5.3.4, eq. 5.3.6, Alg. 26).
+"""Latent world models (reference 003 §5.3.4, eq. 5.3.6, Alg. 26; Watter et al. 2015;
+latent overshooting: Hafner et al. 2019, PlaNet).
 
 An encoder ``g_psi(o_t) -> s_t`` (convolutional for ``[C, 64, 64]`` pixels, an MLP for vectors),
 latent dynamics ``s_{t+1} = s_t + f_phi(s_t, a_t)``, a reward model ``r_theta(s_t, a_t)`` and a

@@ -1,4 +1,5 @@
-"""Propagating particles through a probabilistic ensemble (reference 003 §5.3.3; PETS).
+"""Propagating particles through a probabilistic ensemble (reference 003 §5.3.3; PETS, Chua et al.
+2018).
 
 ``EnsembleDynamics`` is a ``planners.Problem`` dynamics: ``(states [B, S], actions [B, A]) ->
 next_states [B, S]`` with rows laid out candidate-major over ``num_particles`` particles (row

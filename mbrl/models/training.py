@@ -7,7 +7,8 @@ optimiser step sees), scores the members on held-out data after every epoch, kee
 weights from its best epoch and stops early after ``patience`` epochs in which no member
 improved by more than ``improvement_threshold`` (relative).
 
-Two batch plans cover the two ways members are fed (reference 003 eq. 5.3.3):
+Two batch plans cover the two ways members are fed (reference 003 eq. 5.3.3; Chua et
+al. 2018):
 
 - :func:`shuffled_passes`: every member sees the same rows; an epoch is whole shuffled passes
   over the data, repeated on small data until it has made ``min_updates`` steps;
