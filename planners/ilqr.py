@@ -21,7 +21,14 @@ import torch
 from torch import Tensor
 
 from planners.lqr import TimeVaryingLinearPolicy, cholesky_solve, q_expansion, value_update
-from planners.problem import NonFiniteModelOutput, Plan, Planner, Problem, check_warm_start
+from planners.problem import (
+    NonFiniteModelOutput,
+    Plan,
+    Planner,
+    Problem,
+    _check_output,
+    check_warm_start,
+)
 from planners.shooting import make_generator
 
 DERIVATIVES = ("autograd", "finite_differences", "model")
@@ -209,7 +216,9 @@ class ILQR(Planner):
 
         def step_cost(xt, ut, x_ref, u_ref, next_ref, jx, ju):
             predicted = next_ref + jx @ (xt - x_ref) + ju @ (ut - u_ref)
-            return -problem.reward_fn(xt[None], ut[None], predicted[None])[0]
+            reward = problem.reward_fn(xt[None], ut[None], predicted[None])
+            _check_output("reward_fn", reward, (1,), "for a batch of one transition")
+            return -reward[0]
 
         # reverse-over-reverse: torch's forward-mode AD (torch.func.hessian) warns on import
         grad_fn = torch.func.grad(step_cost, argnums=(0, 1))
@@ -222,7 +231,9 @@ class ILQR(Planner):
         vxx = torch.zeros(x.shape[1], x.shape[1], dtype=x.dtype)
         if problem.terminal_value is not None:
             def terminal_cost(xt):
-                return -problem.terminal_value(xt[None])[0]
+                value = problem.terminal_value(xt[None])
+                _check_output("terminal_value", value, (1,), "for a batch of one state")
+                return -value[0]
             vx = torch.func.grad(terminal_cost)(states[-1])
             vxx = torch.func.jacrev(torch.func.grad(terminal_cost))(states[-1])
         as_numpy = [t.detach().numpy() for t in (fx, fu, lx, lu, lxx, luu, lux, vx, vxx)]

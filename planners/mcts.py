@@ -1,4 +1,5 @@
-"""Monte Carlo tree search with the UCT tree policy (reference 003 §5.2, Alg. 22, eq. 5.2.7).
+"""Monte Carlo tree search with the UCT tree policy (reference 003 §5.2, Alg. 22, eq. 5.2.7;
+Kocsis and Szepesvari 2006).
 
 Plans over a *generative model* with discrete actions, anything with
 
@@ -214,6 +215,7 @@ class MCTS:
             expanding = bool(node.untried)
             action = node.untried.pop() if expanding else self._select(node)
             next_state, reward, terminated = model.step(node.state, action, self.rng)
+            reward = _finite_reward(reward, action, depth)
             outcomes = node.outcomes[action]
             if expanding and self._enumerates(model):
                 self._add_enumerated_outcomes(node, action, model, depth + 1, num_actions)
@@ -259,6 +261,10 @@ class MCTS:
         (outcomes with the same next state are merged)."""
         merged: dict[Hashable, _Outcome] = node.outcomes[action]
         for probability, next_state, reward, terminated in model.outcomes(node.state, action):
+            reward = _finite_reward(reward, action, depth - 1, "model.outcomes")
+            if not (math.isfinite(probability) and 0.0 <= probability <= 1.0):
+                raise NonFiniteModelOutput(f"model.outcomes returned probability {probability} "
+                                           f"for action {action}; expected a number in [0, 1]")
             key = self.state_key(next_state)
             if key in merged:
                 existing = merged[key]
@@ -304,7 +310,12 @@ class MCTS:
         if node.terminal or depth >= self.max_depth:
             return 0.0
         if self.value_fn is not None:
-            return float(self.value_fn(node.state))
+            value = float(self.value_fn(node.state))
+            if not math.isfinite(value):
+                raise NonFiniteModelOutput(f"value_fn returned {value} for the leaf state "
+                                           f"{node.state!r} at depth {depth}; refusing to search "
+                                           "through it")
+            return value
         state, total, weight = node.state, 0.0, 1.0
         for _ in range(self.max_depth - depth):
             if self.rollout_policy is None:
@@ -312,11 +323,21 @@ class MCTS:
             else:
                 action = int(self.rollout_policy(state, self.rng))
             state, reward, terminated = model.step(state, action, self.rng)
-            total += weight * float(reward)
+            total += weight * _finite_reward(reward, action, depth, "model.step (rollout)")
             weight *= self.discount
             if terminated:
                 break
         return total
+
+
+def _finite_reward(reward: Any, action: int, depth: int, source: str = "model.step") -> float:
+    """``reward`` as a float, or NonFiniteModelOutput naming where a NaN/Inf came from (it
+    would otherwise poison every UCT score above it)."""
+    value = float(reward)
+    if not math.isfinite(value):
+        raise NonFiniteModelOutput(f"{source} returned reward {value} for action {action} at "
+                                   f"depth {depth}; refusing to search through it")
+    return value
 
 
 class MCTSPolicy:

@@ -1,4 +1,5 @@
-"""Model-predictive control: receding horizon around any planner (reference 003 Alg. 25)."""
+"""Model-predictive control: receding horizon around any planner (reference 003 Alg. 25;
+Garcia, Prett and Morari 1989)."""
 
 from __future__ import annotations
 

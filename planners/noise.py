@@ -1,4 +1,4 @@
-"""Noise for population planners: truncated Gaussians inside box bounds and coloured noise."""
+"""Noise for population planners: Gaussians clipped into box bounds and coloured noise."""
 
 from __future__ import annotations
 
@@ -8,21 +8,24 @@ from torch import Tensor
 
 def bounded_normal(mean: Tensor, std: Tensor, low: Tensor, high: Tensor, num_samples: int,
                    generator: torch.Generator, noise: Tensor | None = None) -> Tensor:
-    """``num_samples`` draws ``[N, *mean.shape]`` around ``mean`` that never leave ``[low, high]``.
+    """``num_samples`` draws ``[N, *mean.shape]`` of ``clip(mean + std * noise, low, high)``.
 
-    As in PETS (Chua et al. 2018), the standard deviation is first shrunk to at most half the
-    distance to the nearer bound, then a standard normal truncated to [-2, 2] is scaled by it,
-    so no sample is clipped. ``noise`` (same shape as the output, unit variance) replaces the
-    truncated normal, e.g. coloured noise; it is clipped to [-2, 2] (resampling would break its
-    correlation over time), which keeps samples inside the bounds the same way.
+    ``noise`` is a standard normal, or the unit-variance noise given (same shape as the
+    output, e.g. coloured noise for iCEM). Samples beyond a bound are clipped onto it, as in
+    iCEM (Pinneri et al. 2020) and mbrl-lib's CEM with ``clipped_normal``: the distribution
+    keeps its full ``std`` wherever its mean is, so a mean at a bound still samples half of its
+    candidates inside and can leave the bound, and a bang-bang optimum (an action on its bound)
+    is represented exactly by the clipped samples, so the elites can concentrate on it.
+
+    (PETS, Chua et al. 2018, instead shrinks the std to half the distance from the mean to the
+    nearer bound; once the mean reaches a bound that std is zero and the mean cannot leave.)
     """
-    std = torch.minimum(std, torch.minimum(mean - low, high - mean).clamp(min=0.0) / 2)
     if noise is None:
-        noise = torch.empty((num_samples, *mean.shape), dtype=mean.dtype)
-        torch.nn.init.trunc_normal_(noise, a=-2.0, b=2.0, generator=generator)
-    else:
-        noise = noise.clamp(-2.0, 2.0)
-    return torch.clamp(mean + std * noise, low, high)  # clamp only absorbs rounding
+        noise = torch.randn((num_samples, *mean.shape), generator=generator, dtype=mean.dtype)
+    elif tuple(noise.shape) != (num_samples, *mean.shape):
+        raise ValueError(f"noise must be [{num_samples}, {', '.join(map(str, mean.shape))}] "
+                         f"(num_samples, *mean.shape), got {list(noise.shape)}")
+    return torch.clamp(mean + std * noise, low, high)
 
 
 def coloured_noise(beta: float, num_samples: int, horizon: int, action_dim: int,

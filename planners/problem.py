@@ -9,6 +9,7 @@ Evaluating ``N`` action sequences over ``P`` particles is one model call per tim
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +30,35 @@ class NonFiniteModelOutput(FloatingPointError):
 @dataclass
 class Problem:
     """Everything a planner needs: ``dynamics(states [B, S], actions [B, A]) -> [B, S]``,
-    ``reward_fn(obs, act, next_obs) -> [B]``, optional ``termination_fn(next_obs) -> [B] bool``,
-    action bounds ``[A]``, ``horizon`` H, ``num_particles`` P, ``discount`` and an optional
-    ``terminal_value(states [B, S]) -> [B]`` added (discounted) at the end of the horizon.
+    ``reward_fn(obs, act, next_obs) -> [B]`` (floating point), optional
+    ``termination_fn(next_obs) -> [B] bool``, action bounds ``[A]``, ``horizon`` H,
+    ``num_particles`` P, ``discount`` and an optional ``terminal_value(states [B, S]) -> [B]``
+    added (discounted) at the end of the horizon.
+
+    **The objective.** With rewards ``r_t`` and ``gamma = discount``, a row (one particle of one
+    candidate) that survives all H steps scores
+
+        sum_{t<H} gamma^t r_t  +  gamma^H terminal_value(s_H)
+
+    and a row whose step ``tau`` (0-based) reaches a terminal state ``s_{tau+1}`` scores
+
+        sum_{t<=tau} gamma^t r_t  -  gamma^tau termination_penalty
+                                  +  gamma^(tau+1) termination_value(s_{tau+1})
+
+    i.e. the terminating step's reward counts, nothing after it does, and the absorbing state
+    after termination is worth ``termination_value`` (0 when None: the standard episodic MDP)
+    where a surviving row gets ``terminal_value``. By default (no penalty, no terminal value)
+    terminating at the last planned step therefore scores the same as surviving it, so a
+    receding-horizon controller can drift towards "terminate just beyond the horizon", one step
+    closer every replan. The standard remedies: a ``termination_penalty`` (e.g. the reward the
+    row would have collected alive; a reward of ``-termination_penalty`` at the terminating
+    step), or a ``terminal_value`` for the survivors (a critic: terminated rows get
+    ``termination_value``, 0 by default, instead), or an explicit ``termination_value``.
+
+    **State size.** ``state_dim`` (optional) is S: states of another size are rejected before
+    they reach the dynamics. Without it, the first evaluation whose dynamics returned next
+    states of the state's own size fixes S for this problem, and later states of another size
+    are rejected the same way.
 
     ``compile=True`` runs the whole evaluation (H model steps, rewards, terminations) through
     ``torch.compile`` as one fused program: for small analytic or learned torch models, where
@@ -49,9 +76,13 @@ class Problem:
     num_particles: int = 1
     discount: float = 1.0
     compile: bool = False
+    termination_penalty: float = 0.0
+    termination_value: ValueFn | None = None
+    state_dim: int | None = None
 
     def __post_init__(self) -> None:
         self._compiled_score: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
+        self._known_state_dim: int | None = None  # S, once the dynamics has confirmed it
         low = torch.as_tensor(self.action_low)
         dtype = low.dtype if low.is_floating_point() else torch.get_default_dtype()
         self.action_low = low.to(dtype)
@@ -71,6 +102,24 @@ class Problem:
                 f"num_particles must be a positive integer, got {self.num_particles!r}")
         if not 0.0 < self.discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1], got {self.discount}")
+        try:
+            penalty = float(self.termination_penalty)
+        except (TypeError, ValueError):
+            penalty = math.nan
+        if not math.isfinite(penalty):
+            raise ValueError("termination_penalty must be a finite number (a reward of "
+                             f"-termination_penalty at the terminating step), got "
+                             f"{self.termination_penalty!r}")
+        self.termination_penalty = penalty
+        if self.termination_value is not None and not callable(self.termination_value):
+            raise TypeError("termination_value must be a callable states [B, S] -> [B] (the value "
+                            f"of the state a row terminates in), got "
+                            f"{type(self.termination_value).__name__}")
+        if self.state_dim is not None:
+            if isinstance(self.state_dim, bool) or int(self.state_dim) != self.state_dim \
+                    or self.state_dim < 1:
+                raise ValueError(f"state_dim must be a positive integer, got {self.state_dim!r}")
+            self.state_dim = int(self.state_dim)
 
     @property
     def action_dim(self) -> int:
@@ -81,13 +130,25 @@ class Problem:
         return torch.clamp(actions, self.action_low, self.action_high)
 
     def check_state(self, state: Tensor) -> Tensor:
-        """Validate a single state ``[S]`` and return it as a float tensor."""
+        """Validate a single state ``[S]`` and return it as a float tensor: one dimension, of
+        size ``state_dim`` (or the size the dynamics confirmed earlier), all finite."""
         state = torch.as_tensor(state, dtype=self.action_low.dtype)
         if state.ndim != 1:
             raise ValueError(f"state must be a single state [S], got shape {tuple(state.shape)}")
+        expected, source = self.state_dim, "Problem(state_dim=...)"
+        if expected is None:
+            expected, source = self._known_state_dim, "the size the dynamics accepted earlier"
+        if expected is not None and state.shape[0] != expected:
+            raise ValueError(f"state must be [S] with S = {expected} ({source}), got shape "
+                             f"{tuple(state.shape)}")
         if not torch.isfinite(state).all():
             raise ValueError(f"state contains NaN or Inf: {state}")
         return state
+
+    def _confirm_state_dim(self, state_dim: int) -> None:
+        """The dynamics returned next states of the states' own size ``state_dim``."""
+        if self._known_state_dim is None and not torch.compiler.is_compiling():
+            self._known_state_dim = int(state_dim)
 
     def check_action_sequences(self, actions: Tensor) -> None:
         expected = (self.horizon, self.action_dim)
@@ -113,6 +174,7 @@ class Problem:
         total, finite = self._scorer()(states, per_row_actions)
         if not bool(finite):
             self._locate_non_finite(states, per_row_actions)
+        self._confirm_state_dim(state.shape[0])
         if num_particles == 1:
             return total
         return total.view(num_candidates, num_particles).mean(dim=1)
@@ -132,29 +194,47 @@ class Problem:
     def returns(self, states: Tensor, actions: Tensor, next_states: Tensor,
                 use_termination: bool = True) -> tuple[Tensor, Tensor]:
         """Discounted returns ``[B]`` of the transitions from ``states [B, S]`` under ``actions
-        [B, H, A]`` to ``next_states [B, H, S]``, plus the discounted terminal value, and whether
-        the states, rewards and values were all finite (a 0-d bool tensor). A row stops accruing
+        [B, H, A]`` to ``next_states [B, H, S]`` (the objective in the class docstring: terminal
+        value for survivors, termination penalty and value for terminated rows), and whether the
+        states, rewards and values were all finite (a 0-d bool tensor). A row stops accruing
         reward after a terminating step unless ``use_termination=False`` (iLQR: its objective
-        must be smooth)."""
+        must be smooth; every row then counts as surviving)."""
         rows, horizon = actions.shape[:2]
         previous = torch.cat([states[:, None], next_states[:, :-1]], dim=1)
         flat = (rows * horizon, -1)
-        rewards = self.reward_fn(previous.reshape(flat), actions.reshape(flat),
-                                 next_states.reshape(flat))
-        _check_shape("reward_fn", rewards, (rows * horizon,))
+        flat_next = next_states.reshape(flat)
+        rewards = self.reward_fn(previous.reshape(flat), actions.reshape(flat), flat_next)
+        _check_output("reward_fn", rewards, (rows * horizon,))
         rewards = rewards.view(rows, horizon)
         finite = torch.isfinite(next_states).all() & torch.isfinite(rewards).all()
-        alive = torch.ones(rows, horizon + 1, dtype=torch.bool)  # alive[:, t]: before step t
-        if use_termination and self.termination_fn is not None:
-            terminated = self.termination_fn(next_states.reshape(flat)).view(rows, horizon)
-            alive[:, 1:] = torch.cumprod(~terminated, dim=1).bool()
         discounts = self.discount ** torch.arange(horizon + 1, dtype=rewards.dtype)
-        total = (torch.where(alive[:, :-1], rewards, 0.0) * discounts[:-1]).sum(dim=1)
+        if not use_termination or self.termination_fn is None:
+            total = (rewards * discounts[:-1]).sum(dim=1)
+            survived = None
+        else:
+            terminated = self.termination_fn(flat_next)
+            _check_termination(terminated, rows * horizon)
+            terminated = terminated.view(rows, horizon)
+            alive = torch.ones(rows, horizon + 1, dtype=torch.bool)  # alive[:, t]: before step t
+            alive[:, 1:] = torch.cumprod(~terminated, dim=1).bool()
+            total = (torch.where(alive[:, :-1], rewards, 0.0) * discounts[:-1]).sum(dim=1)
+            ends = alive[:, :-1] & terminated  # [B, H]: the step at which a row terminates
+            if self.termination_penalty:
+                total = total - self.termination_penalty * (ends * discounts[:-1]).sum(dim=1)
+            if self.termination_value is not None:
+                values = self.termination_value(flat_next)
+                _check_output("termination_value", values, (rows * horizon,))
+                values = torch.where(ends, values.view(rows, horizon), 0.0)
+                finite = finite & torch.isfinite(values).all()
+                total = total + (values * discounts[1:]).sum(dim=1)
+            survived = alive[:, -1]
         if self.terminal_value is not None:
             values = self.terminal_value(next_states[:, -1])
-            _check_shape("terminal_value", values, (rows,))
+            _check_output("terminal_value", values, (rows,))
+            if survived is not None:
+                values = torch.where(survived, values, 0.0)
             finite = finite & torch.isfinite(values).all()
-            total = total + discounts[-1] * torch.where(alive[:, -1], values, 0.0)
+            total = total + discounts[-1] * values
         return total, finite
 
     def rollout(self, states: Tensor, actions: Tensor) -> Tensor:
@@ -166,7 +246,8 @@ class Problem:
         sequence_model = getattr(self.dynamics, "rollout", None)
         if sequence_model is not None:
             next_states = sequence_model(states, actions)
-            _check_shape("dynamics.rollout", next_states, (*actions.shape[:2], states.shape[1]))
+            _check_next_states("dynamics.rollout", next_states,
+                               (*actions.shape[:2], states.shape[1]))
             return next_states
         steps = []
         for t in range(actions.shape[1]):
@@ -178,7 +259,8 @@ class Problem:
         """One model step: next states ``[B, S]`` from ``states [B, S]``, ``actions [B, A]``
         (``t``: the planning step, named if the model returns the wrong shape)."""
         next_states = self.dynamics(states, actions)
-        _check_shape("dynamics", next_states, (actions.shape[0], states.shape[1]), t)
+        _check_next_states("dynamics", next_states, (actions.shape[0], states.shape[1]), t)
+        self._confirm_state_dim(states.shape[1])
         return next_states
 
     def _locate_non_finite(self, states: Tensor, actions: Tensor) -> None:
@@ -191,6 +273,12 @@ class Problem:
         for t in range(horizon):
             _check_finite("reward_fn", self.reward_fn(previous[:, t], actions[:, t],
                                                       next_states[:, t]), t)
+        if self.termination_fn is not None and self.termination_value is not None:
+            for t in range(horizon):
+                terminated = self.termination_fn(next_states[:, t])
+                if terminated.any():
+                    _check_finite("termination_value",
+                                  self.termination_value(next_states[terminated, t]), t)
         if self.terminal_value is not None:
             _check_finite("terminal_value", self.terminal_value(next_states[:, -1]), horizon)
         raise NonFiniteModelOutput("the model returned NaN/Inf during planning (not reproduced "
@@ -201,6 +289,48 @@ def _check_shape(name: str, value: Tensor, shape: tuple[int, ...], step: int | N
     if tuple(value.shape) != shape:
         where = "" if step is None else f" at planning step {step}"
         raise ValueError(f"{name} returned shape {tuple(value.shape)}{where}, expected {shape}")
+
+
+def _check_next_states(name: str, value: Tensor, shape: tuple[int, ...],
+                       step: int | None = None) -> None:
+    """Like :func:`_check_shape`, and when only the state size differs, say that the state
+    itself may be the wrong size."""
+    if value.ndim == len(shape) and tuple(value.shape[:-1]) == shape[:-1] \
+            and value.shape[-1] != shape[-1]:
+        where = "" if step is None else f" at planning step {step}"
+        raise ValueError(f"{name} returned shape {tuple(value.shape)}{where}, expected {shape}: "
+                         f"next states of size S = {value.shape[-1]} for states of size "
+                         f"S = {shape[-1]}. Is the state [S] the size the model expects? "
+                         "Problem(state_dim=S) checks states before they reach the model")
+    _check_shape(name, value, shape, step)
+
+
+def _check_output(name: str, value: Tensor, shape: tuple[int, ...], context: str = "") -> None:
+    """A reward or value function's output: a floating-point tensor ``shape`` (``[B]``, one
+    entry per row; ``context`` says which call, e.g. iLQR's single-row derivatives)."""
+    where = f" {context}" if context else ""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must return a torch tensor of shape {shape}{where}, got "
+                        f"{type(value).__name__}")
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name} returned shape {tuple(value.shape)}{where}, expected {shape} "
+                         "(one value per row [B])")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must return a floating-point tensor of shape {shape}{where}, "
+                        f"got dtype {value.dtype}")
+
+
+def _check_termination(value: Tensor, rows: int) -> None:
+    """``termination_fn``'s output: a bool tensor ``[rows]``."""
+    expected = f"a bool tensor [B] (B = {rows} next states, True where the episode terminates)"
+    if not isinstance(value, Tensor):
+        raise TypeError(f"termination_fn must return {expected}, got {type(value).__name__}")
+    if tuple(value.shape) != (rows,):
+        raise ValueError(f"termination_fn must return {expected}, got shape "
+                         f"{tuple(value.shape)} ({value.dtype})")
+    if value.dtype != torch.bool:
+        raise TypeError(f"termination_fn must return {expected}, got dtype {value.dtype} (compare "
+                        "with a threshold, or .bool() if it is an indicator)")
 
 
 def _check_finite(name: str, value: Tensor, step: int) -> None:
@@ -238,11 +368,28 @@ class Planner:
 
 
 def check_warm_start(warm_start: Tensor | None, problem: Problem) -> Tensor | None:
-    """Validate a warm start ``[H, A]`` against ``problem`` (``None`` passes through)."""
+    """Validate a warm start ``[H, A]`` against ``problem`` (``None`` passes through): the
+    shape, finite values, and inside the action bounds. Values beyond a bound by at most
+    ``1e-6`` of the range (round-off, e.g. from a plan made in another precision) are clipped
+    onto it; anything further is an error, never silently clipped or planned with."""
     if warm_start is None:
         return None
     warm_start = torch.as_tensor(warm_start, dtype=problem.action_low.dtype)
     expected = (problem.horizon, problem.action_dim)
     if tuple(warm_start.shape) != expected:
         raise ValueError(f"warm_start must be {list(expected)}, got {list(warm_start.shape)}")
-    return warm_start
+    bad = ~torch.isfinite(warm_start)
+    if bad.any():
+        step, dim = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"warm_start must be finite, got {warm_start[step, dim].item()} at step "
+                         f"{step}, action dim {dim} ({int(bad.sum())} non-finite entries)")
+    low, high = problem.action_low, problem.action_high
+    slack = 1e-6 * (high - low)
+    outside = (warm_start < low - slack) | (warm_start > high + slack)
+    if outside.any():
+        step, dim = (int(i) for i in outside.nonzero()[0])
+        raise ValueError(f"warm_start must lie within the action bounds [action_low, "
+                         f"action_high]; got {warm_start[step, dim].item()} at step {step}, "
+                         f"action dim {dim}, outside [{low[dim].item()}, {high[dim].item()}] "
+                         f"({int(outside.sum())} entries outside)")
+    return problem.clip_actions(warm_start)

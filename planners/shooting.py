@@ -29,8 +29,12 @@ def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
 class RandomShooting(Planner):
     """Sample ``num_samples`` action sequences uniformly within the bounds, keep the best.
 
-    With a warm start (MPC's shifted previous plan) it is one of the candidates, so the plan
-    never gets worse for lack of luck in the draw.
+    With a warm start (MPC's shifted previous plan, checked by :func:`check_warm_start`: inside
+    the bounds and finite) it is one of the candidates, so the plan never gets worse for lack
+    of luck in the draw. Default cost: ``num_samples`` = 1000 sequence evaluations per plan
+    (times ``problem.num_particles`` model rows per step); no iterations, so it is far from
+    the optimum on anything but short horizons (``tests/planners/test_lq_ground_truth.py``
+    reports its gap).
     """
 
     def __init__(self, num_samples: int = 1000, seed: int | torch.Generator | None = None) -> None:
@@ -82,23 +86,34 @@ class _BestSeen:
 
 
 class CEM(Planner):
-    """Cross-entropy method over action sequences (reference 003 §5.2, Alg. 21).
+    """Cross-entropy method over action sequences (reference 003 §5.2, Alg. 21; Rubinstein and
+    Kroese 2004; as an MPC planner, Chua et al. 2018).
 
     Each of ``iterations`` rounds samples ``population`` sequences from a diagonal Gaussian
-    kept inside the bounds (:func:`bounded_normal`), evaluates them in one batched
+    clipped into the bounds (:func:`bounded_normal`: a mean on a bound still explores inwards,
+    and the elites can concentrate on a bound), evaluates them in one batched
     ``problem.evaluate``, and refits mean and standard deviation to the ``elites`` best:
     ``new = smoothing * old + (1 - smoothing) * elite statistic``. The standard deviation
     starts at ``init_std`` and never drops below ``min_std``, both as fractions of the half
-    range of the bounds. The mean starts at the warm start (MPC's shifted plan), which is also
-    evaluated unchanged in the first round so the plan never gets worse for lack of luck in the
-    draw, or mid-range.
+    range of the bounds. The mean starts at the warm start (MPC's shifted plan, checked by
+    :func:`check_warm_start`), which is also evaluated unchanged in the first round so the plan
+    never gets worse for lack of luck in the draw, or mid-range.
 
     Returns the best sequence evaluated in any round, or with ``return_mean=True`` the final
     mean (evaluated once more so ``expected_return`` is its own).
+
+    Defaults: 500 sequences x 30 iterations = 15,000 sequence evaluations per plan (times
+    ``problem.num_particles`` model rows per step), starting from the std of the half range
+    (``init_std=1``: with clipping, a broad start that also escapes a wrong warm start). They
+    are set so that a cold start reaches within 1% of the optimal return on the
+    linear-quadratic problems of ``tests/planners/test_lq_ground_truth.py`` (up to 40 action
+    dimensions, bounds binding or not; worst 0.5% over 10 seeds); 20 iterations leave it up to
+    2% short there, the old 5 iterations 2-50%. Warm-started MPC usually needs far fewer:
+    pass ``iterations``.
     """
 
-    def __init__(self, population: int = 500, elites: int = 50, iterations: int = 5,
-                 smoothing: float = 0.1, init_std: float = 0.5, min_std: float = 1e-3,
+    def __init__(self, population: int = 500, elites: int = 20, iterations: int = 30,
+                 smoothing: float = 0.1, init_std: float = 1.0, min_std: float = 1e-3,
                  return_mean: bool = False, seed: int | torch.Generator | None = None) -> None:
         self.population = _check_positive_int("population", population)
         self.elites = _check_positive_int("elites", elites)
@@ -150,7 +165,7 @@ def _initial_distribution(problem: Problem, warm_start: Tensor | None,
     warm_start = check_warm_start(warm_start, problem)
     shape = (problem.horizon, problem.action_dim)
     low, high = problem.action_low.expand(shape), problem.action_high.expand(shape)
-    mean = (low + high) / 2 if warm_start is None else problem.clip_actions(warm_start)
+    mean = (low + high) / 2 if warm_start is None else warm_start
     return mean, init_std * (high - low) / 2, low, high
 
 
@@ -159,17 +174,27 @@ class ICEM(CEM):
     that shrinks each iteration, and elites carried over.
 
     Differences from :class:`CEM`: samples use noise with power spectrum ~ 1/f^``noise_beta``
-    along the horizon; iteration i samples ``max(population * population_decay**-i,
-    2 * elites)`` sequences; a fraction ``keep_elites`` of the previous iteration's elites joins
-    each population, and after MPC executes actions the elites of the last call, shifted in
-    time (padded with the mean), join the first population of the next, as does the warm start
-    itself; the final mean is a candidate in the last iteration. Returns the best sequence
-    evaluated.
+    along the horizon, clipped into the bounds like CEM's; iteration i samples
+    ``max(population * population_decay**-i, 2 * elites)`` sequences; a fraction
+    ``keep_elites`` of the previous iteration's elites joins each population, and after MPC
+    executes actions the elites of the last call, shifted in time (padded with the mean), join
+    the first population of the next, as does the warm start itself; the final mean is a
+    candidate in the last iteration. Returns the best sequence evaluated.
+
+    Defaults: 1000 sequences decaying by 1.1 per iteration to the floor of 40, 30 iterations:
+    about 10,400 sequence evaluations per plan (times ``problem.num_particles``), from the std
+    of the half range (``init_std=1``). They reach within 1% of the optimum from a cold start
+    on the linear-quadratic problems of ``tests/planners/test_lq_ground_truth.py`` with up to
+    20 action dimensions, but only within about 1.5% on the 40-dimensional one (see that
+    file). ``noise_beta`` defaults to 0.25, mildly coloured: strongly coloured noise (the
+    paper's beta ~ 2 for locomotion) explores the high-frequency directions of an action
+    sequence so little that iCEM stalls 4-7% short of the optimum on those problems whatever
+    the iterations; pass ``noise_beta=2.0`` where smooth action sequences are wanted.
     """
 
-    def __init__(self, population: int = 300, elites: int = 10, iterations: int = 3,
-                 smoothing: float = 0.1, init_std: float = 0.5, min_std: float = 1e-3,
-                 noise_beta: float = 2.0, population_decay: float = 1.25,
+    def __init__(self, population: int = 1000, elites: int = 20, iterations: int = 30,
+                 smoothing: float = 0.1, init_std: float = 1.0, min_std: float = 1e-3,
+                 noise_beta: float = 0.25, population_decay: float = 1.1,
                  keep_elites: float = 0.3, seed: int | torch.Generator | None = None) -> None:
         super().__init__(population, elites, iterations, smoothing, init_std, min_std, seed=seed)
         if noise_beta < 0:
@@ -233,19 +258,46 @@ class MPPI(Planner):
     """Model-predictive path integral control (Williams et al. 2017).
 
     Perturbs a nominal sequence ``U [H, A]`` (the warm start, or mid-range) with Gaussian noise
-    of covariance ``noise_std`` (a scalar, per-dimension ``[A]`` or a full ``[A, A]``
-    covariance when ``noise_cov=True``), keeps perturbed actions inside the bounds, and moves
-    ``U`` by the importance-weighted noise, weights ``softmax((J_k - c_k) / temperature)``
-    where ``J_k`` is the return and ``c_k = temperature * sum_t U_t^T Sigma^-1 eps_t`` the
-    control cost of the information-theoretic derivation (``control_cost=False`` drops it).
-    ``smoothing`` in [0, 1) low-pass filters the update along the horizon. ``iterations``
-    repeats the update. ``expected_return`` is the importance-weighted mean of the sampled
-    returns, an estimate for the updated nominal.
+    ``eps`` of covariance ``Sigma`` (``noise_std``: a scalar, per-dimension ``[A]``, or a full
+    ``[A, A]`` covariance when ``noise_cov=True``), evaluates the perturbed sequences clipped
+    into the bounds, and moves ``U`` by the importance-weighted noise ``sum_k w_k eps_k``
+    (then clips ``U`` into the bounds), with ``w = softmax(J / lambda)`` over the sampled
+    returns ``J_k``. ``iterations`` repeats the update; ``smoothing`` in [0, 1) low-pass
+    filters it along the horizon. The update uses the noise as sampled, not the clipped
+    perturbation: clipped perturbations always point back inside, so a nominal on a bound (a
+    bang-bang optimum) would be pulled off it by every update.
+
+    The temperature ``lambda``: with ``normalize=True`` (default) it is ``temperature`` times
+    the spread ``max J - min J`` of the sampled returns of the iteration (the normalisation of
+    PI^2, Theodorou, Buchli and Schaal 2010, with their ``h = 1 / temperature``), so the
+    weighting does not depend on the scale of the rewards and sharpens as the samples
+    concentrate; with ``normalize=False`` it is ``temperature`` itself, in return units.
+
+    By default MPPI maximises exactly the problem's return. ``control_cost=True`` opts in to
+    the information-theoretic control cost of Williams et al. 2017: the weights become
+    ``softmax((J_k - lambda sum_t U_t^T Sigma^-1 eps_{k,t}) / lambda)``, which makes MPPI
+    converge to the optimum of ``return - (lambda / 2) sum_t U_t^T Sigma^-1 U_t`` instead: a
+    quadratic action penalty whose weight depends on the temperature and the noise, pulling
+    plans towards zero action: with the other defaults its cost stays 1-49% above the optimal
+    cost on the linear-quadratic problems of ``tests/planners/test_lq_ground_truth.py``, with
+    30 iterations as with 100 (the default, without it: within 1%).
+
+    ``expected_return`` is the return of the returned nominal, evaluated once more.
+
+    Defaults: 1000 samples x 30 iterations = 30,000 sequence evaluations per plan (times
+    ``problem.num_particles``), plus one for the final nominal. MPPI's noise does not shrink,
+    so its precision comes from a small ``noise_std`` (0.15, for actions in about [-1, 1]), a
+    sharp ``temperature`` (0.01 of the spread of the returns) and many samples and
+    iterations: with these it reaches within 1% of the optimum from a cold start on the
+    linear-quadratic problems of ``tests/planners/test_lq_ground_truth.py`` (worst 0.5% over
+    10 seeds); the old defaults (noise 0.5, temperature 1 in return units, 1 iteration,
+    control cost) were 3-80% short. Warm-started MPC needs far fewer iterations (Williams et
+    al. use one per control step): pass ``iterations``.
     """
 
-    def __init__(self, num_samples: int = 1000, temperature: float = 1.0,
-                 noise_std: float | Tensor = 0.5, noise_cov: bool = False, iterations: int = 1,
-                 smoothing: float = 0.0, control_cost: bool = True,
+    def __init__(self, num_samples: int = 1000, temperature: float = 0.01,
+                 noise_std: float | Tensor = 0.15, noise_cov: bool = False, iterations: int = 30,
+                 smoothing: float = 0.0, control_cost: bool = False, normalize: bool = True,
                  seed: int | torch.Generator | None = None) -> None:
         self.num_samples = _check_positive_int("num_samples", num_samples)
         if not temperature > 0:
@@ -253,7 +305,7 @@ class MPPI(Planner):
         self.temperature = float(temperature)
         self.iterations = _check_positive_int("iterations", iterations)
         self.smoothing = _check_fraction("smoothing", smoothing)
-        self.control_cost = control_cost
+        self.control_cost, self.normalize = bool(control_cost), bool(normalize)
         self.scale_tril, self.precision = _noise_factors(noise_std, noise_cov)
         self._factor_cache: dict[tuple[int, torch.dtype], tuple[Tensor, Tensor]] = {}
         self.generator = make_generator(seed)
@@ -266,30 +318,35 @@ class MPPI(Planner):
         if warm_start is None:
             nominal = ((problem.action_low + problem.action_high) / 2).expand(horizon, dim)
         else:
-            nominal = problem.clip_actions(warm_start)
+            nominal = warm_start
         shape = (self.num_samples, horizon, dim)
         with torch.no_grad():
             for _ in range(self.iterations):
                 white = torch.randn(shape, generator=self.generator, dtype=dtype)
                 noise = white * colour if colour.ndim == 1 else white @ colour.T
-                candidates = problem.clip_actions(nominal + noise)
-                noise = candidates - nominal
-                returns = problem.evaluate(state, candidates)
+                returns = problem.evaluate(state, problem.clip_actions(nominal + noise))
+                temperature = self.temperature
+                if self.normalize:
+                    spread = returns.max() - returns.min()
+                    temperature = self.temperature * torch.clamp(
+                        spread, min=torch.finfo(dtype).tiny)
                 objective = returns
                 if self.control_cost:
                     # sum_t U_t^T Sigma^-1 eps_t for every sample, as one matrix product
                     weighted_nominal = nominal @ precision if precision.ndim == 2 \
                         else nominal * precision
                     cost = noise.reshape(shape[0], -1) @ weighted_nominal.reshape(-1)
-                    objective = returns - self.temperature * cost
-                weights = torch.softmax(objective / self.temperature, dim=0)
+                    objective = returns - temperature * cost
+                weights = torch.softmax((objective - objective.max()) / temperature, dim=0)
                 update = (weights @ noise.reshape(shape[0], -1)).view(horizon, dim)
                 if self.smoothing:
                     update = _low_pass(update, self.smoothing)
                 nominal = problem.clip_actions(nominal + update)
+            value = float(problem.evaluate(state, nominal[None])[0])
         diagnostics = {"effective_samples": float(1.0 / weights.square().sum()),
+                       "sampled_return": float(weights @ returns),
                        "seconds": time.perf_counter() - started}
-        return Plan(nominal, float(weights @ returns), diagnostics)
+        return Plan(nominal, value, diagnostics)
 
     def _factors_for(self, dim: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """Noise colouring (std ``[A]`` if diagonal, else the Cholesky factor ``[A, A]``) and

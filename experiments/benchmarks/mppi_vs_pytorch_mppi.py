@@ -50,8 +50,9 @@ def run_episode(act, env, seed: int) -> tuple[float, float]:
 
 def ours(samples: int, horizon: int, seed: int, compile: bool = False):
     problem = Problem(pendulum_dynamics, pendulum_reward, [-2.0], [2.0], horizon, compile=compile)
-    mpc = MPC(MPPI(samples, temperature=TEMPERATURE, noise_std=NOISE_VARIANCE ** 0.5, seed=seed),
-              problem)
+    # pytorch-mppi's algorithm: one update per step, the control cost, an absolute temperature
+    mpc = MPC(MPPI(samples, temperature=TEMPERATURE, noise_std=NOISE_VARIANCE ** 0.5,
+                   iterations=1, control_cost=True, normalize=False, seed=seed), problem)
     return mpc.act, mpc.reset
 
 

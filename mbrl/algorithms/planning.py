@@ -56,13 +56,14 @@ class MPPIConfig:
     """``planners.MPPI`` (Williams et al. 2017)."""
 
     num_samples: int = 1000  # perturbed sequences per iteration
-    temperature: float = 1.0  # softmax temperature of the returns
+    temperature: float = 1.0  # softmax temperature (in return units unless normalize)
     noise_std: float = 0.5  # perturbation std in action units
     iterations: int = 5  # updates of the nominal sequence per plan
     smoothing: float = 0.1  # low-pass filter of the update along the horizon
     # add the information-theoretic control cost of Williams et al. (optimises another
     # objective than the reward: opt in knowingly)
     control_cost: bool = False
+    normalize: bool = False  # temperature relative to the spread of the sampled returns
 
 
 _PLANNERS = {PlannerName.random_shooting: RandomShooting, PlannerName.cem: CEM,

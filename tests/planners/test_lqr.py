@@ -184,3 +184,19 @@ def test_mpc_around_ilqr_swings_up_the_real_pendulum():
     for _ in range(100):
         obs, *_ = env.step(policy.act(obs))
     assert obs[0] > 0.99 and abs(obs[2]) < 0.5  # upright and nearly still
+
+
+def test_ilqr_names_a_reward_of_the_wrong_shape():
+    """A reward that is [B] for batches but squeezes a single row to a scalar passes the
+    batched rollout and used to fail inside iLQR's derivatives with torch's "invalid index of
+    a 0-dim tensor"."""
+    def squeezing_reward(x, u, n):
+        return -n.square().sum(-1, keepdim=True).squeeze()
+
+    problem = Problem(lambda x, u: x + 0.1 * u, squeezing_reward, [-1.0], [1.0], 5)
+    with pytest.raises(ValueError, match=r"reward_fn returned shape \(\) for a batch of one "
+                                         r"transition, expected \(1,\)"):
+        ILQR(max_iterations=2, seed=0).plan(torch.tensor([1.0]), problem)
+    wide = dataclasses.replace(problem, reward_fn=lambda x, u, n: -n.square())
+    with pytest.raises(ValueError, match=r"reward_fn returned shape \(5, 1\), expected \(5,\)"):
+        ILQR(max_iterations=2, seed=0).plan(torch.tensor([1.0]), wide)

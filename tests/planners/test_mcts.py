@@ -135,3 +135,27 @@ def test_agrees_with_value_iteration_on_frozen_lake_8x8_slippery_sample():
 
 def test_agrees_with_value_iteration_on_taxi_sample():
     assert _agreement("Taxi-v4", {}, 1000, 20.0, num_states=20) >= 0.95
+
+
+class _NaNModel:
+    """One state, two actions; action 1's reward is NaN when ``bad_reward``."""
+
+    num_actions = 2
+
+    def __init__(self, bad_reward):
+        self.bad_reward = bad_reward
+
+    def step(self, state, action, rng):
+        reward = float("nan") if self.bad_reward and action == 1 else 1.0
+        return state + 1, reward, state >= 3
+
+
+@pytest.mark.parametrize("backup", ["mean", "max"])
+def test_nan_values_and_rewards_are_named_not_a_numpy_error(backup):
+    from planners import NonFiniteModelOutput
+    # before: UCT scores became NaN, no action was best and numpy raised "high <= 0"
+    nan_value = MCTS(50, backup=backup, value_fn=lambda s: float("nan"), seed=0)
+    with pytest.raises(NonFiniteModelOutput, match="value_fn returned nan"):
+        nan_value.search(0, _NaNModel(bad_reward=False))
+    with pytest.raises(NonFiniteModelOutput, match="model.step returned reward nan for action 1"):
+        MCTS(50, backup=backup, seed=0).search(0, _NaNModel(bad_reward=True))

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -25,7 +27,7 @@ START = torch.tensor([1.0, 0.0])
 
 @pytest.mark.parametrize("make", [
     lambda: CEM(200, 20, 5, seed=0), lambda: ICEM(200, 10, 4, seed=0),
-    lambda: MPPI(200, temperature=0.1, iterations=5, seed=0),
+    lambda: MPPI(200, noise_std=0.5, iterations=5, seed=0),
 ])
 def test_iterative_planners_beat_random_shooting_at_equal_budget(make):
     problem = double_integrator()
@@ -74,17 +76,21 @@ def test_icem_population_decays_and_keeps_elites_across_steps():
     assert record[0].shape[0] == 100
 
 
-def test_mppi_moves_the_nominal_to_the_optimum():
+def test_mppi_by_default_optimises_the_reward_and_the_control_cost_is_an_opt_in():
     problem = Problem(lambda s, a: s + a, lambda s, a, n: -(a[:, 0] - 0.3).square(),
                       [-1.0], [1.0], horizon=3)
-    plan = MPPI(2000, temperature=0.01, noise_std=0.3, iterations=10, control_cost=False,
-                seed=0).plan(torch.zeros(1), problem)
+    plan = MPPI(2000, noise_std=0.3, iterations=10, seed=0).plan(torch.zeros(1), problem)
+    # the default optimises the return itself: the optimum is a = 0.3 (before the fix the
+    # default control cost moved it to 0.3 / (1 + temperature / 0.18))
     torch.testing.assert_close(plan.actions, torch.full((3, 1), 0.3), atol=0.01, rtol=0)
-    assert plan.expected_return > -0.05  # weighted mean of the sampled returns
-    # the control cost acts like a penalty (temperature / 2) u^T Sigma^-1 u: the optimum of
-    # -(u - 0.3)^2 - (0.01 / 2) u^2 / 0.09 is 0.3 / (1 + 0.01 / 0.18)
-    penalised = MPPI(2000, temperature=0.01, noise_std=0.3, iterations=10, seed=0).plan(
-        torch.zeros(1), problem)
+    assert plan.expected_return == pytest.approx(
+        float(problem.evaluate(torch.zeros(1), plan.actions[None])[0]))
+    assert plan.expected_return > -1e-3
+    # opted in (absolute temperature), the control cost acts like a penalty
+    # (temperature / 2) u^T Sigma^-1 u: the optimum of -(u - 0.3)^2 - (0.01 / 2) u^2 / 0.09
+    # is 0.3 / (1 + 0.01 / 0.18)
+    penalised = MPPI(2000, temperature=0.01, noise_std=0.3, iterations=10, control_cost=True,
+                     normalize=False, seed=0).plan(torch.zeros(1), problem)
     torch.testing.assert_close(penalised.actions, torch.full((3, 1), 0.3 / (1 + 0.01 / 0.18)),
                                atol=0.01, rtol=0)
 
@@ -103,7 +109,7 @@ def test_mppi_noise_settings_are_checked():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"elites": 600}, "elites"), ({"smoothing": 1.0}, "smoothing"),
-    ({"iterations": 0}, "iterations"), ({"min_std": 0.9}, "min_std"),
+    ({"iterations": 0}, "iterations"), ({"min_std": 1.5}, "min_std"),
 ])
 def test_bad_cem_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -120,14 +126,62 @@ def test_mpc_with_cem_stabilises_the_double_integrator():
     assert state.abs().max() < 0.1
 
 
-def test_bounded_normal_stays_inside_even_at_the_bounds():
+def test_bounded_normal_keeps_its_spread_at_a_bound_and_stays_inside():
     generator = torch.Generator().manual_seed(0)
     mean = torch.tensor([[-1.0, 0.0, 0.99]])
-    samples = bounded_normal(mean, torch.ones(1, 3), torch.full((1, 3), -1.0),
-                             torch.ones(1, 3), 1000, generator)
-    assert samples.shape == (1000, 1, 3)
-    assert (samples[..., 0] == -1.0).all() and samples[..., 1].std() > 0.3
+    samples = bounded_normal(mean, torch.full((1, 3), 0.5), torch.full((1, 3), -1.0),
+                             torch.ones(1, 3), 4000, generator)
+    assert samples.shape == (4000, 1, 3)
     assert ((samples >= -1) & (samples <= 1)).all()
+    # a mean on the bound: half the samples on it, half inside with the full spread (before
+    # the fix the std collapsed to 0 there and every sample sat on the bound)
+    on_bound = (samples[..., 0] == -1.0).float().mean()
+    assert 0.45 < on_bound < 0.55
+    inside = samples[..., 0][samples[..., 0] > -1.0]
+    assert (inside + 1.0).mean() == pytest.approx(0.5 * (2 / math.pi) ** 0.5, rel=0.1)
+    assert samples[..., 1].std() == pytest.approx(0.5, rel=0.05)
+    coloured = coloured_noise(2.0, 4000, 1, 3, generator).view(4000, 1, 3)
+    assert bounded_normal(mean, torch.full((1, 3), 0.5), torch.full((1, 3), -1.0),
+                          torch.ones(1, 3), 4000, generator, coloured).shape == (4000, 1, 3)
+    with pytest.raises(ValueError, match="noise must be"):
+        bounded_normal(mean, torch.ones(1, 3), torch.full((1, 3), -1.0), torch.ones(1, 3), 10,
+                       generator, torch.zeros(5, 1, 3))
+
+
+def point_away_from_the_warm_start():
+    """x' = x + a, reward x': the optimum is a = +1 everywhere (return 1 + 2 + ... + 5 = 15)."""
+    return Problem(lambda s, a: s + a, lambda s, a, n: n[:, 0], [-1.0], [1.0], 5)
+
+
+@pytest.mark.parametrize("make", [lambda: CEM(seed=0), lambda: CEM(iterations=20, seed=0),
+                                  lambda: ICEM(seed=0), lambda: MPPI(seed=0)])
+def test_population_planners_leave_a_bound_the_warm_start_sits_on(make):
+    """Warm-started at u = -1 (on the lower bound) with the best plan at u = +1: before the fix
+    CEM and iCEM stayed on the bound (return -15) while random shooting found ~13."""
+    problem = point_away_from_the_warm_start()
+    plan = make().plan(torch.zeros(1), problem, warm_start=-torch.ones(5, 1))
+    shooting = RandomShooting(seed=0).plan(torch.zeros(1), problem, warm_start=-torch.ones(5, 1))
+    assert plan.expected_return > shooting.expected_return
+    assert plan.expected_return > 15.0 * 0.99
+
+
+@pytest.mark.parametrize("make", [lambda: CEM(seed=0), lambda: ICEM(seed=0),
+                                  lambda: MPPI(seed=0)])
+@pytest.mark.parametrize("warm", [None, 1.0])
+def test_population_planners_concentrate_on_a_bang_bang_optimum(make, warm):
+    """README example: s' = s + 0.1 a, reward -s'^2 from s = 2, H = 10: the optimum is u = -1
+    everywhere. Before the fix, default CEM ended 15% off cold and 200% off warm-started at
+    u = +1 (the opposite bound), where random shooting is 21% off."""
+    problem = Problem(lambda s, a: s + 0.1 * a, lambda s, a, n: -n.square().sum(-1),
+                      [-1.0], [1.0], 10)
+    state = torch.tensor([2.0])
+    optimum = float(problem.evaluate(state, -torch.ones(1, 10, 1))[0])
+    warm_start = None if warm is None else torch.full((10, 1), warm)
+    plan = make().plan(state, problem, warm_start)
+    # returns are negative: within 0.1% cold, within 5% from the opposite bound
+    assert plan.expected_return >= optimum * (1.001 if warm is None else 1.05)
+    if warm is None:
+        assert (plan.actions < -0.95).all()
 
 
 def test_coloured_noise_has_unit_variance_and_more_memory_for_larger_beta():
