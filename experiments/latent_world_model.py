@@ -32,7 +32,8 @@ def summary(run: LatentMPCRun) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     return cli.main(argv, doc=__doc__, schema=LatentRunConfig, run_class=LatentMPCRun,
-                    presets=PRESETS, default_preset="pixel_pendulum", summary=summary)
+                    presets=PRESETS, default_preset="pixel_pendulum", summary=summary,
+                    command="python -m experiments.latent_world_model")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def summary(run: MBRLRun) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     return cli.main(argv, doc=__doc__, schema=MBRLConfig, run_class=MBRLRun,
-                    presets=MBRL_PRESETS, default_preset="cartpole_swingup", summary=summary)
+                    presets=MBRL_PRESETS, default_preset="cartpole_swingup", summary=summary,
+                    command="python -m experiments.run_mbrl")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def summary(run: AgentRun) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     return cli.main(argv, doc=__doc__, schema=AgentRunConfig, run_class=AgentRun,
-                    presets=AGENT_PRESETS, default_preset="ppo_cartpole", summary=summary)
+                    presets=AGENT_PRESETS, default_preset="ppo_cartpole", summary=summary,
+                    command="python -m experiments.train_agent")
 
 
 if __name__ == "__main__":

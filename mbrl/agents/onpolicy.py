@@ -13,6 +13,7 @@ from torch import Tensor
 
 from mbrl.agents.networks import ActorCritic
 from mbrl.data.stepping import BatchedEnv, EnvStepper
+from mbrl.util.errors import check_finite_loss
 
 
 @dataclass
@@ -117,6 +118,7 @@ class OnPolicyAgent:
             raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}")
         self.policy, self.optimizer, self.generator = policy, optimizer, generator
         self.max_grad_norm = max_grad_norm
+        self.steps, self.last_loss = 0, float("nan")  # optimiser steps, the last one's loss
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         raise NotImplementedError
@@ -131,13 +133,18 @@ class OnPolicyAgent:
         return self.policy.act(obs, deterministic, self.generator)
 
     def _step(self, loss: Tensor) -> Tensor:
-        """One optimiser step on ``loss``; returns the gradient norm before clipping (a
-        0-dim tensor, so that callers in a loop need not synchronise on it)."""
+        """One optimiser step on ``loss``; returns the gradient norm before clipping. A NaN/Inf
+        loss or gradient raises :class:`~mbrl.util.errors.TrainingDiverged` before the step."""
+        name = type(self).__name__
+        check_finite_loss(name, f"optimiser step {self.steps}", float(loss), self.last_loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
                                               self.max_grad_norm or float("inf"))
+        check_finite_loss(f"{name} (gradient norm)", f"optimiser step {self.steps}",
+                          float(norm), self.last_loss)
         self.optimizer.step()
+        self.steps, self.last_loss = self.steps + 1, float(loss)
         return norm.detach()
 
     @torch.no_grad()
@@ -150,9 +157,11 @@ class OnPolicyAgent:
 
     def state_dict(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(), "steps": self.steps,
+                "last_loss": self.last_loss}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
+        self.steps, self.last_loss = int(state["steps"]), float(state["last_loss"])

@@ -28,6 +28,7 @@ from torch.func import functional_call, grad, vmap
 from mbrl.agents.networks import ActorCritic
 from mbrl.agents.onpolicy import OnPolicyAgent, Rollout
 from mbrl.returns import discounted_returns
+from mbrl.util.errors import check_finite_loss
 
 BASELINES = ("none", "mean", "optimal", "value")
 
@@ -138,6 +139,9 @@ class Reinforce(OnPolicyAgent):
             baseline_size.append(baseline[scored].abs())
         norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
                                               self.max_grad_norm or float("inf"))
+        check_finite_loss("Reinforce (gradient norm)", f"optimiser step {self.steps}",
+                          float(norm), self.last_loss)
         self.optimizer.step()
+        self.steps += 1
         return {"samples": float(len(returns)), "grad_norm": float(norm),
                 "mean_abs_baseline": float(torch.cat(baseline_size).mean())}

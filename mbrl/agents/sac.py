@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from mbrl.agents.networks import Categorical, space_dims
 from mbrl.data.buffer import FIELDS, Batch, ReplayBuffer
 from mbrl.nn import ACTIVATIONS, EnsembleMLP, mlp
+from mbrl.util.errors import check_finite_loss
 
 
 @dataclass
@@ -148,6 +149,7 @@ class SAC:
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
         self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=lr)
         self.updates = 0
+        self.last_losses: dict[str, float] = {}  # of the last update, for divergence messages
 
     @property
     def alpha(self) -> float:
@@ -216,27 +218,34 @@ class SAC:
         target = self.soft_target(batch["rew"], batch["next_obs"], batch["terminated"])
         errors = self.q_values(batch["obs"], batch["act"]) - target
         critic_loss = 0.5 * errors.square().mean(1).sum()
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_optimizer.step()
-
+        self._step("critic", critic_loss, self.critic_optimizer)
         actor_loss, entropy = self.actor_loss(batch["obs"])
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_optimizer.step()
+        self._step("actor", actor_loss, self.actor_optimizer)
 
         metrics = {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(),
                    "entropy": entropy.mean().item(), "alpha": self.alpha}
         if self.config.autotune_alpha:  # eq. 118: J(alpha) = alpha (H(pi) - target)
             alpha_loss = (self.log_alpha * (entropy - self.target_entropy)).mean()
-            self.alpha_optimizer.zero_grad(set_to_none=True)
-            alpha_loss.backward()
-            self.alpha_optimizer.step()
+            self._step("temperature", alpha_loss, self.alpha_optimizer)
         with torch.no_grad():
             torch._foreach_lerp_(list(self.target_critic.parameters()),
                                  list(self.critic.parameters()), self.config.tau)
         self.updates += 1
+        self.last_losses = {"critic": metrics["critic_loss"], "actor": metrics["actor_loss"]}
         return metrics
+
+    def _step(self, part: str, loss: Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """One optimiser step of ``part``; a NaN/Inf loss or gradient raises
+        :class:`~mbrl.util.errors.TrainingDiverged` before it (the weights stay as they were)."""
+        where, last = f"update {self.updates}", self.last_losses.get(part, float("nan"))
+        check_finite_loss(f"SAC {part}", where, float(loss), last)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+                 if p.grad is not None]
+        check_finite_loss(f"SAC {part} (gradient norm)", where,
+                          float(torch.nn.utils.get_total_norm(grads)), last)
+        optimizer.step()
 
     def train_from(self, buffer: ReplayBuffer, updates: int, rng: np.random.Generator,
                    synthetic: ReplayBuffer | None = None, real_fraction: float = 1.0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -59,6 +59,8 @@ def _latent_planner() -> PlannerConfig:
 @dataclass
 class LatentRunConfig:
     """Latent MPC from pixels: data, model, planner and training schedule."""
+
+    EXTENDABLE: ClassVar[frozenset[str]] = frozenset({"mpc_episodes", "progress", "output_dir"})
 
     task: str = "Pendulum-v1"  # a registered task, rendered offscreen
     seed: int = 0  # run seed: every random draw derives from it

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -50,6 +50,8 @@ class Purpose(IntEnum):
 @dataclass
 class AgentRunConfig:
     """A model-free agent trained on a task, evaluated every ``eval_every`` env steps."""
+
+    EXTENDABLE: ClassVar[frozenset[str]] = frozenset({"total_steps", "progress", "output_dir"})
 
     algo: Algo = Algo.ppo  # the agent: its settings are the sub-config of the same name
     task: str = "CartPole-v1"  # a registered task (mbrl.envs.list_tasks())

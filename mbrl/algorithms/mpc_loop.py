@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
@@ -139,6 +139,8 @@ class TerminalValueConfig:
 @dataclass
 class MBRLConfig:
     """The MPC loop: a task, a learned dynamics model, a planner and its schedule."""
+
+    EXTENDABLE: ClassVar[frozenset[str]] = frozenset({"episodes", "progress", "output_dir"})
 
     task: str = "CartPoleSwingUp"  # a registered task (mbrl.envs.list_tasks())
     seed: int = 0  # run seed: every random draw derives from it
@@ -327,9 +329,6 @@ class MBRLRun(Run):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if (self.value is not None) != ("value" in state):
-            raise ValueError(f"the checkpoint was saved with terminal_value.enabled="
-                             f"{'value' in state}; resume it with the same setting")
         self.episode = int(state["episode"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

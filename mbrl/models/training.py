@@ -29,6 +29,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from mbrl.util.errors import TrainingDiverged, check_finite_loss
+
 # rows of one optimiser step: [b] shared by the members or [E, b] one row set per member
 BatchPlan = Callable[[np.random.Generator], Iterator[Tensor]]
 
@@ -121,7 +123,10 @@ def fit(model: Trainable, optimizer: torch.optim.Optimizer, train: dict[str, Ten
     training loss); a member's score counts as an improvement when it is below
     ``(1 - improvement_threshold)`` times its best. Training stops after ``patience`` epochs
     without any member improving, and each member gets back its best epoch's weights. Without
-    ``patience`` every epoch runs and the last weights are kept.
+    ``patience`` every epoch runs and the last weights are kept. A NaN/Inf loss or gradient
+    stops the fit before its optimiser step with :class:`~mbrl.util.errors.TrainingDiverged`
+    (the weights stay those before the bad step); a NaN validation score stops it with the
+    best weights so far restored.
     """
     if max_epochs < 1:
         raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
@@ -129,6 +134,7 @@ def fit(model: Trainable, optimizer: torch.optim.Optimizer, train: dict[str, Ten
         raise ValueError(f"patience must be >= 1 or None, got {patience}")
     members = model.members
     result = FitResult(best_epochs=[-1] * members, best_scores=[math.nan] * members)
+    last_finite = math.nan
     best = [math.inf] * members
     best_states = [model.member_state(m) for m in range(members)] if patience else []
     since_improved = 0
@@ -136,12 +142,18 @@ def fit(model: Trainable, optimizer: torch.optim.Optimizer, train: dict[str, Ten
     for epoch in bar:
         model.train()
         losses = []
-        for rows in plan(rng):
+        for step, rows in enumerate(plan(rng)):
             loss = model.training_loss({name: column[rows] for name, column in train.items()})
+            check_finite_loss(desc, f"epoch {epoch}, step {step}", loss.item(), last_finite)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+                     if p.grad is not None]
+            check_finite_loss(f"{desc} (gradient norm)", f"epoch {epoch}, step {step}",
+                              float(torch.nn.utils.get_total_norm(grads)), last_finite)
             optimizer.step()
-            losses.append(loss.item())
+            last_finite = loss.item()
+            losses.append(last_finite)
         result.train_loss.append(float(np.mean(losses)) / members)
         model.eval()
         if patience is None:
@@ -153,6 +165,12 @@ def fit(model: Trainable, optimizer: torch.optim.Optimizer, train: dict[str, Ten
                     train if validation is None else validation).tolist()
         else:
             scores = [result.train_loss[-1]]
+        if not all(math.isfinite(score) for score in scores):
+            for member, state in enumerate(best_states):
+                model.load_member_state(member, state)
+            raise TrainingDiverged(f"{desc}: validation scores {scores} at epoch {epoch} (last "
+                                   f"finite loss {last_finite:.6g}); the best weights so far are "
+                                   "kept")
         if validation is not None:
             result.validation_scores.append(scores)
         improved = False

@@ -14,6 +14,7 @@ import os
 import re
 import tokenize
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -120,3 +121,27 @@ def help_text(schema: type) -> str:
     width = max(len(f"{name}: {kind} = {default}") for name, kind, default, _ in rows)
     return "\n".join(f"  {f'{name}: {kind} = {default}':{width}}  {doc}".rstrip()
                      for name, kind, default, doc in rows)
+
+
+def flatten(config: Any) -> dict[str, Any]:
+    """Every leaf field of a (nested) dataclass config by dotted name, enums by name."""
+    container = OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)
+
+    def walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from walk(value, f"{prefix}{key}.")
+        else:
+            yield prefix[:-1], node
+
+    return dict(walk(container, ""))
+
+
+def identity_changes(saved: dict[str, Any], config: Any, extendable: frozenset[str]
+                     ) -> list[str]:
+    """The fields (other than ``extendable`` ones) in which ``config`` differs from the
+    flattened ``saved`` config, as ``name: saved -> now``."""
+    now = flatten(config)
+    return [f"{name}: {saved.get(name)!r} -> {now.get(name)!r}"
+            for name in sorted(set(saved) | set(now))
+            if name not in extendable and saved.get(name) != now.get(name)]

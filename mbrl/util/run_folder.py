@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import io
+import itertools
 import os
 import time
 from pathlib import Path
@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
 from mbrl.util.atomic import atomic_write  # noqa: E402
+from mbrl.util.checkpoint import CheckpointError, file_digest  # noqa: E402
 from mbrl.util.config import to_yaml  # noqa: E402
 
 
@@ -27,8 +28,10 @@ class RunFolder:
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
+        """An existing run folder (see :meth:`create` for a new one)."""
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"no run folder at {self.root}")
         self.checkpoint_dir.mkdir(exist_ok=True)
         self._writer: SummaryWriter | None = None
         self._headers: dict[str, list[str]] = {}  # columns of each stream's CSV
@@ -36,13 +39,18 @@ class RunFolder:
 
     @classmethod
     def create(cls, parent: str | os.PathLike, name: str) -> RunFolder:
-        """A new folder ``parent/<name>-<timestamp>`` (never reuses an existing one)."""
+        """A new folder ``parent/<name>-<timestamp>`` (never one that exists: creating it is
+        the test, so two processes never share a folder)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        root = Path(parent) / f"{name}-{stamp}"
-        suffix = 1
-        while root.exists():
-            root, suffix = Path(parent) / f"{name}-{stamp}-{suffix}", suffix + 1
-        return cls(root)
+        Path(parent).mkdir(parents=True, exist_ok=True)
+        for suffix in itertools.count():
+            root = Path(parent) / (f"{name}-{stamp}" + (f"-{suffix}" if suffix else ""))
+            try:
+                root.mkdir()
+            except FileExistsError:
+                continue
+            return cls(root)
+        raise AssertionError("unreachable")
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -71,7 +79,7 @@ class RunFolder:
             raise ValueError(f"metrics for stream {stream!r} must have columns {header}, "
                              f"got {list(row)}")
         with open(path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
+            writer = csv.DictWriter(handle, fieldnames=list(row), lineterminator="\n")
             if header is None:
                 writer.writeheader()
                 self._headers[stream] = list(row)
@@ -90,27 +98,32 @@ class RunFolder:
         with open(path, newline="") as handle:
             return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
-    def truncate(self, stream: str, column: str, last: float) -> None:
-        """Drop rows whose ``column`` exceeds ``last`` (rows logged after the checkpoint a run
-        resumes from), atomically."""
-        path = self.csv_path(stream)
-        if not path.exists():
-            return
-        with open(path, newline="") as handle:
-            reader = csv.DictReader(handle)
-            header, rows = reader.fieldnames, [r for r in reader if float(r[column]) <= last]
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write(path, lambda handle: handle.write(out.getvalue().encode()))
-        self._headers.pop(stream, None)
+    def stream_records(self) -> dict[str, tuple[int, str]]:
+        """Each stream's CSV size in bytes and SHA-256 now (what a checkpoint vouches for)."""
+        return {path.stem: (path.stat().st_size, file_digest(path))
+                for path in sorted(self.root.glob("*.csv"))}
 
-    def truncate_after(self, env_steps: int) -> None:
-        """Drop every stream's rows logged after ``env_steps`` (what a run resumed from a
-        checkpoint at that step will log again), in the CSVs and in TensorBoard."""
-        for path in sorted(self.root.glob("*.csv")):
-            self.truncate(path.stem, "env_steps", env_steps)
+    def restore_streams(self, records: dict[str, tuple[int, str]], env_steps: int) -> None:
+        """Cut every stream back to what it held at a checkpoint at ``env_steps`` (``records``
+        from :meth:`stream_records` then), dropping rows logged after it, in the CSVs and in
+        TensorBoard. A CSV whose first bytes differ from what the checkpoint recorded is a
+        :class:`~mbrl.util.checkpoint.CheckpointError`; nothing is cut before all are checked."""
+        paths = {path.stem: path for path in self.root.glob("*.csv")}
+        for stream, (size, sha256) in records.items():
+            path = paths.get(stream)
+            if path is None or path.stat().st_size < size:
+                raise CheckpointError(f"{self.csv_path(stream)} is missing or shorter than at "
+                                      f"the checkpoint ({size} bytes)")
+            if file_digest(path, size) != sha256:
+                raise CheckpointError(f"{path} differs from what the checkpoint recorded: it "
+                                      "was changed or damaged")
+        for stream, path in paths.items():
+            if stream not in records:
+                path.unlink()  # a stream first logged after the checkpoint
+            elif path.stat().st_size > records[stream][0]:
+                with open(path, "r+b") as handle:
+                    handle.truncate(records[stream][0])
+        self._headers.clear()
         self._purge_step = env_steps + 1
 
     def plot(self, stream: str, x: str, y: str, title: str = "") -> Path:

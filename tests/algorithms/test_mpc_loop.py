@@ -165,7 +165,7 @@ def test_loop_with_a_learned_terminal_value_logs_it_and_resumes_identically(tmp_
     assert resumed == returns
     without_value = config(tmp_path / "split", 3)
     without_value.terminal_value.enabled = False
-    with pytest.raises(ValueError, match="saved with terminal_value.enabled=True"):
+    with pytest.raises(ValueError, match="terminal_value.enabled: True -> False"):
         run_mbrl(without_value, resume_dir=short.root)
     assert_config_error(tmp_path, "terminal_value needs discount", "terminal_value.discount=0")
     assert_config_error(tmp_path, "terminal_value needs ensemble_size >= 1",

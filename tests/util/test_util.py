@@ -1,9 +1,10 @@
+import os
 from dataclasses import dataclass, field
 
 import pytest
 import torch
 
-from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
+from mbrl.util.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mbrl.util.config import from_yaml, load_config, to_yaml
 from mbrl.util.run_folder import RunFolder
 from mbrl.util.seeding import derive_seed, torch_generator
@@ -47,17 +48,52 @@ def test_checkpoint_round_trip_is_weights_only(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_run_folder_metrics_truncate_and_plot(tmp_path):
-    folder = RunFolder(tmp_path / "run")
-    for episode in range(4):
+def test_run_folder_metrics_restore_and_plot(tmp_path):
+    folder = RunFolder.create(tmp_path, "run")
+    for episode in range(2):
         folder.log("episodes", {"episode": episode, "return": 2.0 * episode}, step=episode)
+    records = folder.stream_records()
+    for episode in range(2, 4):
+        folder.log("episodes", {"episode": episode, "return": 2.0 * episode}, step=episode)
+    folder.log("late", {"x": 1}, step=3)
     with pytest.raises(ValueError, match="must have columns"):
         folder.log("episodes", {"episode": 9}, step=9)
-    folder.truncate("episodes", "episode", 1)
+    assert "\r" not in folder.csv_path("episodes").read_text()
+    folder.restore_streams(records, env_steps=1)
     assert [r["return"] for r in folder.read("episodes")] == [0.0, 2.0]
+    assert not folder.csv_path("late").exists()
     assert folder.plot("episodes", "episode", "return").exists()
-    assert any((tmp_path / "run" / "tb").iterdir())
+    assert any((folder.root / "tb").iterdir())
     folder.close()
+    with folder.csv_path("episodes").open("r+b") as handle:
+        handle.write(b"X")
+    with pytest.raises(CheckpointError, match="changed or damaged"):
+        folder.restore_streams(records, env_steps=1)
+
+
+def test_run_folders_are_never_shared_and_files_get_normal_permissions(tmp_path):
+    first, second = RunFolder.create(tmp_path, "run"), RunFolder.create(tmp_path, "run")
+    assert first.root != second.root
+    first.save_config({"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert first.config_path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_damaged_checkpoints_are_clear_errors(tmp_path):
+    save_checkpoint(tmp_path / "c.pt", {"w": torch.arange(1000.0)})
+    data = bytearray((tmp_path / "c.pt").read_bytes())
+    (tmp_path / "short.pt").write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "short.pt")
+    middle = len(data) // 2
+    data[middle:middle + 200] = bytes(200)
+    (tmp_path / "garbled.pt").write_bytes(data)
+    with pytest.raises(CheckpointError, match="garbled.pt"):
+        load_checkpoint(tmp_path / "garbled.pt")
+    torch.save({"w": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a checkpoint of this toolkit"):
+        load_checkpoint(tmp_path / "foreign.pt")
 
 
 def test_seeds_are_derived_deterministically():
