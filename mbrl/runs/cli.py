@@ -1,0 +1,106 @@
+"""The command line every training entry point shares: ``--preset NAME|PATH`` or ``--resume
+RUN_DIR``, then ``key=value`` overrides; ``--help`` lists the presets and every config field
+with its type, default and description.
+
+Configs are OmegaConf structured dataclasses (:mod:`mbrl.util.config`): OmegaConf checks types,
+enums and unknown keys of YAML presets and dotted overrides, and keeps the ``key=value`` syntax
+of the presets and notes; the help text is printed from the dataclasses themselves (tyro would
+give help but change the command-line syntax and not read YAML presets). Everything is
+validated and every component built before a run folder is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mbrl.runs.harness import Run
+from mbrl.util.checkpoint import CheckpointError
+from mbrl.util.config import help_text, load_config
+from mbrl.util.errors import TrainingDiverged
+from planners import NonFiniteModelOutput
+
+
+def preset_path(name: str, directory: Path) -> Path:
+    """A preset by name (looked up in ``directory``) or by path to a YAML file."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return path
+    candidate = directory / f"{name}.yaml"
+    if not candidate.exists():
+        raise ValueError(f"no preset {name!r}; known presets: {', '.join(preset_names(directory))}")
+    return candidate
+
+
+def preset_names(directory: Path) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+EXPECTED_FAILURES = (CheckpointError, NonFiniteModelOutput, TrainingDiverged, OSError)
+
+
+class Terminated(Exception):
+    """SIGTERM arrived (raised in the main thread by the handler :func:`main` installs)."""
+
+
+def main(argv: list[str] | None, *, doc: str, schema: type, run_class: type[Run],
+         presets: Path, default_preset: str, summary: Callable[[Run], dict[str, Any]],
+         command: str) -> int:
+    """Parse ``argv``, start or resume a run, print ``summary(run)`` as JSON.
+
+    Exit status: 0 when the run finished; 2 with one line on stderr for a bad command line,
+    config or run folder (checked before anything is written); 1 with one line for an
+    expected failure while running (a damaged checkpoint, NaN/Inf from a model or a loss, a
+    full disk); 130 / 143 after SIGINT / SIGTERM, with the command that resumes the run from
+    its last checkpoint. Unexpected errors show their traceback."""
+    parser = argparse.ArgumentParser(
+        prog=command, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"presets ({presets}): {', '.join(preset_names(presets))}\n\n"
+               f"fields (key=value overrides):\n{help_text(schema)}")
+    parser.add_argument("--preset", default=default_preset, help="preset name or YAML path")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in this folder from its last checkpoint")
+    parser.add_argument("--restart", action="store_true",
+                        help="with --resume: start that run over in its folder (deletes its "
+                             "checkpoints and metrics)")
+    parser.add_argument("overrides", nargs="*", help="config overrides key=value")
+    args = parser.parse_args(argv)
+    if args.restart and not args.resume:
+        parser.error("--restart needs --resume RUN_DIR")
+    try:
+        if args.resume:
+            config = load_config(schema, Path(args.resume) / "config.yaml", args.overrides)
+            resume = run_class.restart if args.restart else run_class.resume
+            run = resume(config, args.resume)
+            print(f"{'restarting' if args.restart else 'resuming'} {run.folder.root} at env step "
+                  f"{run.env_steps}", file=sys.stderr)
+        else:
+            config = load_config(schema, preset_path(args.preset, presets), args.overrides)
+            run = run_class.start(config)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        run.run()
+    except (KeyboardInterrupt, Terminated) as interrupt:
+        print(f"interrupted at env step {run.env_steps}; the last checkpoint is kept. Resume "
+              f"with: {command} --resume {run.folder.root}", file=sys.stderr)
+        return 143 if isinstance(interrupt, Terminated) else 130
+    except EXPECTED_FAILURES as error:
+        print(f"error: {error}\nthe last checkpoint is kept; after fixing the cause resume "
+              f"with: {command} --resume {run.folder.root}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(json.dumps(summary(run)))
+    return 0
+
+
+def _raise_terminated(number: int, frame: object) -> None:
+    raise Terminated()
