@@ -136,7 +136,7 @@ class OnPolicyAgent:
         """One optimiser step on ``loss``; returns the gradient norm before clipping. A NaN/Inf
         loss or gradient raises :class:`~mbrl.util.errors.TrainingDiverged` before the step."""
         name = type(self).__name__
-        check_finite_loss(name, f"optimiser step {self.steps}", float(loss), self.last_loss)
+        check_finite_loss(name, f"optimiser step {self.steps}", loss.item(), self.last_loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
@@ -144,7 +144,7 @@ class OnPolicyAgent:
         check_finite_loss(f"{name} (gradient norm)", f"optimiser step {self.steps}",
                           float(norm), self.last_loss)
         self.optimizer.step()
-        self.steps, self.last_loss = self.steps + 1, float(loss)
+        self.steps, self.last_loss = self.steps + 1, loss.item()
         return norm.detach()
 
     @torch.no_grad()

@@ -238,7 +238,7 @@ class SAC:
         """One optimiser step of ``part``; a NaN/Inf loss or gradient raises
         :class:`~mbrl.util.errors.TrainingDiverged` before it (the weights stay as they were)."""
         where, last = f"update {self.updates}", self.last_losses.get(part, float("nan"))
-        check_finite_loss(f"SAC {part}", where, float(loss), last)
+        check_finite_loss(f"SAC {part}", where, loss.item(), last)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad for group in optimizer.param_groups for p in group["params"]

@@ -103,6 +103,8 @@ class LatentRunConfig:
 class LatentMPCRun(Run):
     """One run; ``train()`` continues from wherever it stopped."""
 
+    config_class = LatentRunConfig
+
     def __init__(self, config: LatentRunConfig) -> None:
         super().__init__(config)
         self.env = EnvStepper(make_pixel_env(config.task, config.size, config.frame_stack,

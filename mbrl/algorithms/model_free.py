@@ -88,6 +88,8 @@ class AgentRun(Run):
     """What the two step loops share: the agent, segments, evaluation and train logging.
     ``AgentRun.start(config)`` builds the loop the agent needs."""
 
+    config_class = AgentRunConfig
+
     def __init__(self, config: AgentRunConfig) -> None:
         super().__init__(config)
         self.task = make_task(config.task)

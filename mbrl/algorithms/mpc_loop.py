@@ -188,6 +188,8 @@ def build_dynamics_model(config: DynamicsModelConfig, obs_dim: int, act_dim: int
 class MBRLRun(Run):
     """One run of the loop; ``train()`` continues from wherever it stopped."""
 
+    config_class = MBRLConfig
+
     def __init__(self, config: MBRLConfig) -> None:
         super().__init__(config)
         self.task = task = make_task(config.task)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
@@ -12,6 +14,19 @@ import torch
 from mbrl.util.atomic import atomic_path
 
 FIELDS = ("obs", "act", "rew", "next_obs", "terminated", "truncated")
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read without pickles; a damaged or truncated file is a
+    ValueError naming it (FileNotFoundError if it is missing)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no data file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise ValueError(f"{path} is not a readable .npz data file (damaged or truncated?): "
+                         f"{error}") from None
 
 
 @dataclass(frozen=True)
@@ -151,13 +166,13 @@ class ReplayBuffer:
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReplayBuffer:
         """Read a buffer written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            missing = [name for name in (*FIELDS, "capacity") if name not in data]
-            if missing:
-                raise ValueError(f"{path} is not a ReplayBuffer file: missing {missing}")
-            obs, act = data["obs"], data["act"]
-            buffer = cls(int(data["capacity"]), obs.shape[1], act.shape[1], obs.dtype)
-            if len(obs):
-                buffer.add(obs, act, data["rew"], data["next_obs"], data["terminated"],
-                           data["truncated"])
+        data = read_npz(path)
+        missing = [name for name in (*FIELDS, "capacity") if name not in data]
+        if missing:
+            raise ValueError(f"{path} is not a ReplayBuffer file: missing {missing}")
+        obs, act = data["obs"], data["act"]
+        buffer = cls(int(data["capacity"]), obs.shape[1], act.shape[1], obs.dtype)
+        if len(obs):
+            buffer.add(obs, act, data["rew"], data["next_obs"], data["terminated"],
+                       data["truncated"])
         return buffer

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import torch
 
+from mbrl.data.buffer import read_npz
 from mbrl.util.atomic import atomic_path
 
 
@@ -68,15 +69,14 @@ class EpisodeBuffer:
     def load(cls, path: str | os.PathLike) -> EpisodeBuffer:
         """Read a buffer written by :meth:`save`."""
         buffer = cls()
-        with np.load(path, allow_pickle=False) as data:
-            missing = [name for name in ("obs", "actions", "rewards", "lengths")
-                       if name not in data]
-            if missing:
-                raise ValueError(f"{path} is not an EpisodeBuffer file: missing {missing}")
-            obs_start = step_start = 0
-            for length in data["lengths"].tolist():
-                buffer.add_episode(data["obs"][obs_start:obs_start + length + 1],
-                                   data["actions"][step_start:step_start + length],
-                                   data["rewards"][step_start:step_start + length])
-                obs_start, step_start = obs_start + length + 1, step_start + length
+        data = read_npz(path)
+        missing = [name for name in ("obs", "actions", "rewards", "lengths") if name not in data]
+        if missing:
+            raise ValueError(f"{path} is not an EpisodeBuffer file: missing {missing}")
+        obs_start = step_start = 0
+        for length in data["lengths"].tolist():
+            buffer.add_episode(data["obs"][obs_start:obs_start + length + 1],
+                               data["actions"][step_start:step_start + length],
+                               data["rewards"][step_start:step_start + length])
+            obs_start, step_start = obs_start + length + 1, step_start + length
         return buffer

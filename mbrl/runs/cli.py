@@ -74,9 +74,8 @@ def main(argv: list[str] | None, *, doc: str, schema: type, run_class: type[Run]
         parser.error("--restart needs --resume RUN_DIR")
     try:
         if args.resume:
-            config = load_config(schema, Path(args.resume) / "config.yaml", args.overrides)
             resume = run_class.restart if args.restart else run_class.resume
-            run = resume(config, args.resume)
+            run = resume(args.resume, args.overrides)
             print(f"{'restarting' if args.restart else 'resuming'} {run.folder.root} at env step "
                   f"{run.env_steps}", file=sys.stderr)
         else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from mbrl.data.collect import collect
 from mbrl.runs.seeds import Seeds
 from mbrl.util.checkpoint import CheckpointError, file_digest, load_checkpoint, save_checkpoint
-from mbrl.util.config import flatten, identity_changes
+from mbrl.util.config import flatten, from_yaml, identity_changes, load_config, to_yaml
 from mbrl.util.run_folder import RunFolder
 from mbrl.util.seeding import seed_torch
 
@@ -121,6 +122,8 @@ class Run:
     :meth:`log` and calls :meth:`save` at the points it can resume from.
     """
 
+    config_class: ClassVar[type]  # the config dataclass of this family of runs
+
     def __init__(self, config: RunConfig) -> None:
         config.validate()
         self.config = config
@@ -171,26 +174,33 @@ class Run:
         return run
 
     @classmethod
-    def resume(cls, config: RunConfig, root: str | Path) -> Run:
-        """Continue the run in ``root`` from its last checkpoint with ``config`` (its saved
-        config, with overrides only of fields in the config's ``EXTENDABLE``: more episodes or
-        steps, progress). Everything is checked before anything is changed: the checkpoint's
-        integrity, the buffers' and metric files' hashes, and that ``config`` defines the same
-        run; metric rows logged after the checkpoint are then dropped (the run logs them
-        again)."""
-        run = cls.for_config(config)(config)
-        run._folder = folder = RunFolder(root)
+    def resume(cls, root: str | Path, overrides: list[str] | tuple[str, ...] = (),
+               config: RunConfig | None = None) -> Run:
+        """Continue the run in ``root`` from its last checkpoint.
+
+        The config is the one the checkpoint holds with ``overrides`` (or ``config`` as given);
+        only fields in the config's ``EXTENDABLE`` (more episodes or steps, progress) may differ
+        from the checkpoint's. Everything is checked before anything is changed: the
+        checkpoint's integrity, the buffers' and metric files' hashes and the config; metric
+        rows logged after the checkpoint are then dropped (the run logs them again) and
+        ``config.yaml`` is rewritten (a damaged copy is repaired, and said so)."""
+        folder = RunFolder(root)
         path = folder.checkpoint_dir / CHECKPOINT
         if not path.exists():
             raise CheckpointError(f"{folder.root} has no checkpoint ({path}) to resume from; "
                                   "add --restart to start this run over in its folder")
         state = load_checkpoint(path)
+        if config is None:
+            config = from_yaml(cls.config_class, state["config_yaml"], overrides,
+                               source=f"the config of {path}")
         changes = identity_changes(state["config"], config, type(config).EXTENDABLE)
         if changes:
             raise ValueError(f"resuming {folder.root} would change what the run is: "
                              f"{'; '.join(changes)}. Only {sorted(type(config).EXTENDABLE)} "
                              "may change on resume; to derive a new run from this one use "
                              f"--preset {folder.config_path} with the overrides")
+        run = cls.for_config(config)(config)
+        run._folder = folder
         buffers = {}
         for name, record in state["buffers"].items():
             file = folder.checkpoint_dir / record["file"]
@@ -203,15 +213,21 @@ class Run:
         run.clock = Clock(float(state["clock"]))
         run.load_state_dict(state["run"])
         run.load_buffers(buffers)
+        saved = folder.config_path.read_bytes() if folder.config_path.exists() else b""
+        if saved != state["config_yaml"].encode():
+            print(f"note: {folder.config_path} differed from the checkpoint's config (edited or "
+                  "damaged); rewritten from the checkpoint", file=sys.stderr)
         folder.save_config(config)
         return run
 
     @classmethod
-    def restart(cls, config: RunConfig, root: str | Path) -> Run:
-        """Start the run in ``root`` over from the beginning with ``config``: its checkpoints
-        and metrics are deleted."""
+    def restart(cls, root: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Run:
+        """Start the run in ``root`` over from the beginning with its ``config.yaml`` (and
+        ``overrides``): its checkpoints and metrics are deleted."""
+        folder = RunFolder(root)
+        config = load_config(cls.config_class, folder.config_path, overrides)
         run = cls.for_config(config)(config)
-        run._folder = folder = RunFolder(root)
+        run._folder = folder
         for path in [*folder.checkpoint_dir.iterdir(), *folder.root.glob("*.csv")]:
             path.unlink()
         shutil.rmtree(folder.root / "tb", ignore_errors=True)
@@ -239,7 +255,7 @@ class Run:
                 buffer.save(directory / files[name])
             save_checkpoint(directory / CHECKPOINT, {
                 "format": 1, "env_steps": self.env_steps, "clock": self.clock.seconds,
-                "config": flatten(self.config),
+                "config": flatten(self.config), "config_yaml": to_yaml(self.config),
                 "buffers": {name: {"file": file, "sha256": file_digest(directory / file)}
                             for name, file in files.items()},
                 "streams": self.folder.stream_records(), "run": self.state_dict()})

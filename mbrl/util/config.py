@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 T = TypeVar("T")
@@ -27,15 +28,39 @@ T = TypeVar("T")
 def load_config(schema: type[T], preset: str | os.PathLike | None = None,
                 overrides: list[str] | tuple[str, ...] = ()) -> T:
     """Defaults of ``schema`` <- preset YAML file <- ``key=value`` overrides, as a dataclass."""
+    text = None
+    if preset is not None:
+        try:
+            text = Path(preset).read_text()
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{preset} is not a readable YAML config (damaged?): "
+                             f"{error}") from None
+    return from_yaml(schema, text, overrides, source=str(preset))
+
+
+def from_yaml(schema: type[T], text: str | None, overrides: list[str] | tuple[str, ...] = (),
+              source: str = "the config") -> T:
+    """Defaults of ``schema`` <- YAML ``text`` (None: nothing) <- ``key=value`` overrides."""
     bad = [item for item in overrides if "=" not in item]
     if bad:
         raise ValueError(f"overrides must look like key=value, got {bad}")
     try:
         config = OmegaConf.structured(schema)
-        if preset is not None:
-            config = OmegaConf.merge(config, OmegaConf.load(Path(preset)))
-        config = OmegaConf.merge(config, OmegaConf.from_dotlist(list(overrides)))
-        return OmegaConf.to_object(config)
+        if text is not None:
+            try:
+                loaded = OmegaConf.create(text)
+            except yaml.YAMLError as error:
+                raise ValueError(f"{source} is not a readable YAML config (damaged?): "
+                                 f"{error}") from None
+            if not isinstance(loaded, DictConfig):
+                raise ValueError(f"{source} does not hold a config mapping")
+            config = OmegaConf.merge(config, loaded)
+        try:
+            dotlist = OmegaConf.from_dotlist(list(overrides))
+        except yaml.YAMLError as error:
+            raise ValueError(f"overrides {list(overrides)} are not readable as key=value: "
+                             f"{error}") from None
+        return OmegaConf.to_object(OmegaConf.merge(config, dotlist))
     except OmegaConfBaseException as error:
         raise ValueError(f"invalid config for {schema.__name__}: {error}") from None
 
@@ -43,12 +68,6 @@ def load_config(schema: type[T], preset: str | os.PathLike | None = None,
 def to_yaml(config: Any) -> str:
     """The resolved config as YAML text."""
     return OmegaConf.to_yaml(OmegaConf.structured(config))
-
-
-def from_yaml(schema: type[T], text: str) -> T:
-    """Inverse of :func:`to_yaml`."""
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema),
-                                               OmegaConf.create(text)))
 
 
 def field_docs(schema: type) -> dict[str, str]:

@@ -23,7 +23,7 @@ def test_latent_run_evaluates_open_loop_and_resumes_identically(tmp_path):
     assert (full.folder.root / "open_loop.json").exists()
     assert (full.folder.root / "frames.png").exists()
     short = LatentMPCRun.start(tiny(tmp_path / "split", 1)).run()
-    resumed = LatentMPCRun.resume(tiny(tmp_path / "split", 2), short.folder.root).run()
+    resumed = LatentMPCRun.resume(short.folder.root, config=tiny(tmp_path / "split", 2)).run()
     assert [r["return"] for r in resumed.folder.read("episodes")] == [r["return"] for r in rows]
 
 

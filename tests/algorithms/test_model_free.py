@@ -24,7 +24,7 @@ TINY = {
 def run_agent(config, resume_dir=None):
     """Start (or resume) a run to its end: ``(folder, evaluation rows)``."""
     run = (AgentRun.start(config) if resume_dir is None
-           else AgentRun.resume(config, resume_dir)).run()
+           else AgentRun.resume(resume_dir, config=config)).run()
     return run.folder, run.evaluations()
 
 

@@ -15,7 +15,7 @@ from mbrl.util.config import load_config
 def run_mbrl(config, resume_dir=None):
     """Start (or resume) a run to its end: ``(folder, every episode's return)``."""
     run = (MBRLRun.start(config) if resume_dir is None
-           else MBRLRun.resume(config, resume_dir)).run()
+           else MBRLRun.resume(resume_dir, config=config)).run()
     return run.folder, run.returns()
 
 
