@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 from pathlib import Path
 
 from experiments.presets import AGENT_PRESETS, preset_path
@@ -30,17 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threshold", type=float, required=True,
                         help="the return an evaluation must reach")
+    parser.add_argument("--output-dir", default="runs/agent_seeds",
+                        help="where the seeds' run folders go (kept, so curves can be looked at)")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
     args = parser.parse_args(argv)
     runs = []
     for seed in args.seeds:
         config = load_config(AgentRunConfig, preset_path(args.preset, AGENT_PRESETS),
                              [*args.overrides, f"seed={seed}", "progress=false",
-                              f"output_dir={tempfile.mkdtemp()}"])
-        rows = AgentRun.start(config).run().evaluations()
+                              f"output_dir={args.output_dir}"])
+        run = AgentRun.start(config).run()
+        rows = run.evaluations()
         curve = [[int(r["env_steps"]), round(r["eval_return"], 2)] for r in rows]
         reached = next((steps for steps, value in curve if value >= args.threshold), None)
-        runs.append({"seed": seed, "first_step_at_threshold": reached,
+        runs.append({"seed": seed, "run_dir": str(run.folder.root),
+                     "first_step_at_threshold": reached,
                      "train_seconds": round(rows[-1]["train_seconds"], 1), "curve": curve})
         print(json.dumps(runs[-1]), flush=True)
     points = [steps for steps, _ in runs[0]["curve"]]

@@ -6,7 +6,9 @@ from mbrl.models.ensemble import ProbabilisticEnsemble
 from mbrl.models.mlp_dynamics import MLPDynamics
 from mbrl.models.model_env import ModelEnv
 from mbrl.models.propagation import EnsembleDynamics
+from mbrl.models.rollouts import branched_rollouts, imagined_rollout
 from mbrl.models.training import FitResult
 
 __all__ = ["DynamicsModel", "EnsembleDynamics", "FitResult", "FitSettings", "MLPDynamics",
-           "ModelEnv", "PlanningDynamics", "ProbabilisticEnsemble"]
+           "ModelEnv", "PlanningDynamics", "ProbabilisticEnsemble", "branched_rollouts",
+           "imagined_rollout"]

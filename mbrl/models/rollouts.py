@@ -9,7 +9,7 @@ PPO, A2C, REINFORCE) through the same ``RolloutCollector`` real envs use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torch import Tensor
 
@@ -18,8 +18,16 @@ from mbrl.data.collect import CollectResult, collect
 from mbrl.models.model_env import ModelEnv
 
 if TYPE_CHECKING:
-    from mbrl.agents.onpolicy import Rollout, RolloutCollector
     from mbrl.policies import Policy
+
+
+class Collector(Protocol):
+    """What :func:`imagined_rollout` needs: ``mbrl.agents.RolloutCollector`` (the models layer
+    does not import the agents)."""
+
+    env: Any
+
+    def collect(self, steps_per_env: int) -> Any: ...
 
 
 def branched_rollouts(env: ModelEnv, policy: Policy, start_obs: Tensor, steps: int,
@@ -33,7 +41,7 @@ def branched_rollouts(env: ModelEnv, policy: Policy, start_obs: Tensor, steps: i
     return collect(env, policy, rounds=steps, buffer=buffer, deterministic=deterministic)
 
 
-def imagined_rollout(collector: RolloutCollector, start_obs: Tensor, steps: int) -> Rollout:
+def imagined_rollout(collector: Collector, start_obs: Tensor, steps: int) -> Any:
     """An on-policy rollout ``[steps, N]`` of ``collector.policy`` through ``collector.env``
     (a :class:`ModelEnv` with ``restart``) from ``start_obs [N, S]``."""
     if not isinstance(collector.env, ModelEnv) or collector.env.restart is None:

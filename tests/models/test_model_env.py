@@ -65,3 +65,20 @@ def test_non_finite_predictions_are_reported_and_bad_input_refused():
         env.step(torch.ones(3, 1))
     with pytest.raises(ValueError, match="max_steps"):
         counter_env(max_steps=0)
+
+
+def test_imagined_rollout_gives_an_on_policy_rollout_through_the_model():
+    import gymnasium as gym
+
+    from mbrl.agents import ActorCritic, RolloutCollector
+    from mbrl.models.rollouts import branched_rollouts, imagined_rollout
+
+    restarting = counter_env(restart=lambda n: torch.zeros(n, 1))
+    policy = ActorCritic(gym.spaces.Box(-5, 5, (1,)), gym.spaces.Box(0.5, 1.0, (1,)), (8,))
+    collector = RolloutCollector(restarting, policy, torch.Generator().manual_seed(0))
+    rollout = imagined_rollout(collector, torch.zeros(3, 1), steps=6)
+    assert rollout.rewards.shape == (6, 3) and rollout.terminated.any()
+    assert torch.isfinite(rollout.log_probs).all()
+    with pytest.raises(ValueError, match="restart"):
+        branched_rollouts(restarting, RandomPolicy(gym.spaces.Box(0, 1, (1,))),
+                          torch.zeros(2, 1), 3, ReplayBuffer(10, 1, 1))
