@@ -6,7 +6,7 @@
 
 Presets are YAML files in ``experiments/presets/agents/`` (by name) or any path; ``key=value``
 arguments override fields. Results go to a run folder under ``output_dir``: config.yaml,
-train.csv, eval.csv, eval_eval_return.png, tb/, checkpoints/. ``--resume`` continues an
+train.csv, eval.csv, eval_return.png, tb/, checkpoints/. ``--resume`` continues an
 interrupted run from its last checkpoint, exactly as the uninterrupted run would have gone.
 """
 

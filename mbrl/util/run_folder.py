@@ -127,7 +127,8 @@ class RunFolder:
         self._purge_step = env_steps + 1
 
     def plot(self, stream: str, x: str, y: str, title: str = "") -> Path:
-        """Save ``<stream>_<y>.png``: ``y`` against ``x`` from the stream's CSV."""
+        """Save ``<stream>_<y>.png`` (``<y>.png`` when ``y`` already names the stream, as
+        ``eval_return`` does): ``y`` against ``x`` from the stream's CSV."""
         rows = self.read(stream)
         figure, axes = plt.subplots(figsize=(6, 4))
         axes.plot([r[x] for r in rows], [r[y] for r in rows], marker="o")
@@ -136,7 +137,7 @@ class RunFolder:
         axes.set_title(title or f"{self.root.name}: {y}")
         axes.grid(alpha=0.3)
         figure.tight_layout()
-        out = self.root / f"{stream}_{y}.png"
+        out = self.root / (f"{y}.png" if y.startswith(f"{stream}_") else f"{stream}_{y}.png")
         figure.savefig(out, dpi=100)
         plt.close(figure)
         return out

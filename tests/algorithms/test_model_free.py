@@ -44,7 +44,7 @@ def test_every_algorithm_runs_and_writes_its_folder(algo, task, tmp_path):
     folder, evaluations = run_agent(tiny_config(algo, task, tmp_path))
     assert [int(r["env_steps"]) for r in evaluations][-1] >= 256
     assert all(np.isfinite(r["eval_return"]) for r in evaluations)
-    for name in ("config.yaml", "train.csv", "eval.csv", "eval_eval_return.png",
+    for name in ("config.yaml", "train.csv", "eval.csv", "eval_return.png",
                  "checkpoints/latest.pt"):
         assert (folder.root / name).exists(), name
     assert folder.read("train")
