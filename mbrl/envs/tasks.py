@@ -9,6 +9,8 @@ their observation has the root x position prepended compared with gymnasium's de
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,17 +108,15 @@ class TaskSpec:
         """Action vector length; 1 for a discrete action (its index)."""
         return 1 if self.discrete_actions else int(np.prod(self.action_space.shape))
 
-    @property
+    @functools.cached_property
     def _spaces(self) -> tuple[gym.Space, gym.Space]:
-        cached = _SPACES.get(self.name)
-        if cached is None:
-            env = self.make_env()
-            cached = _SPACES[self.name] = (env.observation_space, env.action_space)
-            env.close()
-        return cached
+        """The spaces of an env made by this spec (made once per spec object)."""
+        env = self.make_env()
+        spaces = (env.observation_space, env.action_space)
+        env.close()
+        return spaces
 
 
-_SPACES: dict[str, tuple[gym.Space, gym.Space]] = {}
 _WITH_X = {"exclude_current_positions_from_observation": False}
 
 _TASKS: dict[str, TaskSpec] = {
@@ -163,7 +163,7 @@ _TASKS: dict[str, TaskSpec] = {
 
 
 def list_tasks() -> list[str]:
-    """Names accepted by :func:`make_task`."""
+    """Names accepted by :func:`make_task` (the library's and those registered since)."""
     return sorted(_TASKS)
 
 
@@ -172,4 +172,44 @@ def make_task(name: str) -> TaskSpec:
     try:
         return _TASKS[name]
     except KeyError:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}") from None
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())} "
+                         "(register your own with mbrl.envs.register_task, and on the command "
+                         "line load its module with --import)") from None
+
+
+def register_task(name: str, env: str | Callable[..., gym.Env], reward_fn: RewardFn,
+                  termination_fn: TerminationFn = rewards.never_terminates,
+                  max_episode_steps: int | None = None, overwrite: bool = False,
+                  **spec_fields: Any) -> TaskSpec:
+    """Make ``name`` a task every algorithm and CLI accepts: ``env`` is a gymnasium id
+    (``"Swimmer-v5"``) or a factory returning a gymnasium env (called with gymnasium's keyword
+    arguments: ``render_mode`` and the ``env_kwargs``); ``reward_fn(obs [B, S], act
+    [B, A], next_obs [B, S]) -> [B]`` and ``termination_fn(next_obs [B, S]) -> [B] bool``
+    must reproduce the env's own (check them with :func:`check_task`). ``max_episode_steps``
+    defaults to the gymnasium registration's; other :class:`TaskSpec` fields (``env_kwargs``,
+    ``mirror``, ``observation_fn``, ...) pass through. Re-registering a name needs
+    ``overwrite=True``."""
+    if name in _TASKS and not overwrite:
+        raise ValueError(f"task {name!r} is already registered; pass overwrite=True to replace "
+                         "it")
+    for label, function, arity in (("reward_fn", reward_fn, 3),
+                                   ("termination_fn", termination_fn, 1)):
+        if not callable(function) or len(inspect.signature(function).parameters) != arity:
+            raise TypeError(f"{label} must be a function of {arity} tensor argument(s), got "
+                            f"{function!r}")
+    if callable(env):
+        env_id = f"mbrl/{name}"
+        gym.register(id=env_id, entry_point=env, max_episode_steps=max_episode_steps)
+    elif isinstance(env, str):
+        env_id = env
+        if env_id not in gym.registry:
+            raise ValueError(f"{env_id!r} is not a registered gymnasium id")
+    else:
+        raise TypeError(f"env must be a gymnasium id or an env factory, got {env!r}")
+    steps = (max_episode_steps if max_episode_steps is not None
+             else gym.spec(env_id).max_episode_steps)
+    if steps is None or steps < 1:
+        raise ValueError(f"give max_episode_steps: {env_id} has no time limit of its own")
+    spec = TaskSpec(name, env_id, reward_fn, termination_fn, int(steps), **spec_fields)
+    _TASKS[name] = spec
+    return spec

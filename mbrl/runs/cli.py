@@ -12,6 +12,7 @@ validated and every component built before a run folder is created.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import signal
 import sys
@@ -41,6 +42,7 @@ def preset_names(directory: Path) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml"))
 
 
+IMPORTS = "imports.txt"  # modules a run folder's run needs imported (--import)
 EXPECTED_FAILURES = (CheckpointError, NonFiniteModelOutput, TrainingDiverged, OSError)
 
 
@@ -68,11 +70,20 @@ def main(argv: list[str] | None, *, doc: str, schema: type, run_class: type[Run]
     parser.add_argument("--restart", action="store_true",
                         help="with --resume: start that run over in its folder (deletes its "
                              "checkpoints and metrics)")
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE", help="import a module first (one that registers your "
+                        "own tasks with mbrl.envs.register_task); a resumed run imports again "
+                        "what it was started with")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options may come between the overrides
     if args.restart and not args.resume:
         parser.error("--restart needs --resume RUN_DIR")
     try:
+        imports = list(args.imports)
+        if args.resume and (Path(args.resume) / IMPORTS).exists():
+            imports = (Path(args.resume) / IMPORTS).read_text().split() + imports
+        for module in dict.fromkeys(imports):
+            importlib.import_module(module)
         if args.resume:
             resume = run_class.restart if args.restart else run_class.resume
             run = resume(args.resume, args.overrides)
@@ -81,6 +92,11 @@ def main(argv: list[str] | None, *, doc: str, schema: type, run_class: type[Run]
         else:
             config = load_config(schema, preset_path(args.preset, presets), args.overrides)
             run = run_class.start(config)
+        if imports:
+            (run.folder.root / IMPORTS).write_text("\n".join(dict.fromkeys(imports)) + "\n")
+    except ModuleNotFoundError as error:
+        print(f"error: --import: {error}", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
