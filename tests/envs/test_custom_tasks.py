@@ -1,9 +1,18 @@
 """A user's own task in a few lines: register, check against the env, plan and train on it."""
 
+import sys
+
 import pytest
 import torch
 
-from mbrl.envs import check_task, list_tasks, make_task, register_task
+from mbrl.envs import check_task, list_tasks, make_task, register_task, tasks
+
+
+@pytest.fixture(autouse=True)
+def own_registry(monkeypatch):
+    """Tasks registered by a test are gone after it (and the example module imports afresh)."""
+    monkeypatch.setattr(tasks, "_TASKS", dict(tasks._TASKS))
+    monkeypatch.delitem(sys.modules, "examples.swimmer_task", raising=False)
 
 
 def test_swimmer_registers_and_its_reward_checks_out():
