@@ -18,22 +18,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mbrl.algorithms.latent_mpc import LatentMPCRun, LatentRunConfig
-from mbrl.runs import cli
+from mbrl.util import cli
 
 PRESETS = Path(__file__).parent / "presets" / "latent"
 
 
-def summary(run: LatentMPCRun) -> dict:
+def summary(run) -> dict:
     result = {**run.summary(), **json.loads((run.folder.root / "open_loop.json").read_text())}
     (run.folder.root / "summary.json").write_text(json.dumps(result, indent=1) + "\n")
     return {k: v for k, v in result.items() if k not in ("settings", "random_returns")}
 
 
+JOB = cli.Job(command="python -m experiments.latent_world_model", doc=__doc__,
+          run_class="mbrl.algorithms.latent_mpc:LatentMPCRun", presets=PRESETS,
+          default_preset="pixel_pendulum", summary=summary,
+          help_file=Path(__file__).parent / "help" / "latent_world_model.txt")
+
+
+
 def main(argv: list[str] | None = None) -> int:
-    return cli.main(argv, doc=__doc__, schema=LatentRunConfig, run_class=LatentMPCRun,
-                    presets=PRESETS, default_preset="pixel_pendulum", summary=summary,
-                    command="python -m experiments.latent_world_model")
+    return cli.main(JOB, argv)
 
 
 if __name__ == "__main__":

@@ -12,20 +12,26 @@ extend it).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from experiments.presets import MBRL_PRESETS
-from mbrl.algorithms.mpc_loop import MBRLConfig, MBRLRun
-from mbrl.runs import cli
+from mbrl.util import cli
 
 
-def summary(run: MBRLRun) -> dict:
+def summary(run) -> dict:
     return {"task": run.config.task, "seed": run.config.seed, "run_dir": str(run.folder.root),
             "returns": [round(r, 2) for r in run.returns()]}
 
 
+JOB = cli.Job(command="python -m experiments.run_mbrl", doc=__doc__,
+          run_class="mbrl.algorithms.mpc_loop:MBRLRun", presets=MBRL_PRESETS,
+          default_preset="cartpole_swingup", summary=summary,
+          help_file=Path(__file__).parent / "help" / "run_mbrl.txt")
+
+
+
 def main(argv: list[str] | None = None) -> int:
-    return cli.main(argv, doc=__doc__, schema=MBRLConfig, run_class=MBRLRun,
-                    presets=MBRL_PRESETS, default_preset="cartpole_swingup", summary=summary,
-                    command="python -m experiments.run_mbrl")
+    return cli.main(JOB, argv)
 
 
 if __name__ == "__main__":

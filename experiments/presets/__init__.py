@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mbrl.runs.cli import preset_path
+from mbrl.util.cli import preset_path
 
 MBRL_PRESETS = Path(__file__).parent
 AGENT_PRESETS = MBRL_PRESETS / "agents"

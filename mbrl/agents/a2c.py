@@ -19,20 +19,20 @@ from mbrl.returns import gae, n_step_returns
 
 @dataclass
 class A2CConfig:
-    learning_rate: float = 7e-4
+    learning_rate: float = 7e-4  # optimiser step size
     optimizer: str = "rmsprop"  # rmsprop (alpha 0.99, eps 1e-5, as in A2C) | adam
     steps_per_env: int = 5  # rollout length T; n-step targets use n = T
-    gamma: float = 0.99
+    gamma: float = 0.99  # discount
     advantage: str = "n_step"  # n_step | gae
-    gae_lambda: float = 0.95
-    normalize_advantages: bool = False
-    entropy_coef: float = 0.0
-    value_coef: float = 0.5
-    max_grad_norm: float | None = 0.5
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    shared_trunk: bool = False
-    log_std_init: float = 0.0
+    gae_lambda: float = 0.95  # lambda of GAE (advantage=gae)
+    normalize_advantages: bool = False  # standardise the advantages of each rollout
+    entropy_coef: float = 0.0  # weight of the entropy bonus
+    value_coef: float = 0.5  # weight of the value loss
+    max_grad_norm: float | None = 0.5  # clip the gradient norm to this (null: no clipping)
+    hidden: tuple[int, ...] = (64, 64)  # hidden layer widths
+    activation: str = "tanh"  # tanh | relu | silu | elu
+    shared_trunk: bool = False  # policy and value on one hidden stack
+    log_std_init: float = 0.0  # initial log std of a Gaussian policy
 
     def validate(self) -> None:
         if self.advantage not in ("n_step", "gae"):

@@ -22,30 +22,30 @@ from mbrl.returns import gae
 
 @dataclass
 class PPOConfig:
-    learning_rate: float = 3e-4
+    learning_rate: float = 3e-4  # Adam step size
     anneal_learning_rate: bool = False  # linear decay to 0 over training
     steps_per_env: int = 2048  # rollout length T
     batch_size: int = 64  # minibatch size
-    epochs: int = 10
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
+    epochs: int = 10  # passes over each rollout
+    gamma: float = 0.99  # discount
+    gae_lambda: float = 0.95  # lambda of GAE
     objective: str = "clip"  # clip | kl_penalty
-    clip_range: float = 0.2
-    anneal_clip_range: bool = False
+    clip_range: float = 0.2  # PPO-Clip ratio range epsilon
+    anneal_clip_range: bool = False  # linear decay of clip_range to 0 over training
     kl_beta: float = 1.0  # initial penalty coefficient (kl_penalty)
     kl_target: float = 0.01  # beta doubles above 1.5x, halves below 1/1.5x of it
     value_clip_range: float | None = None  # None: unclipped value loss
-    normalize_advantages: bool = True
-    entropy_coef: float = 0.0
-    value_coef: float = 0.5
-    max_grad_norm: float | None = 0.5
+    normalize_advantages: bool = True  # standardise advantages per minibatch
+    entropy_coef: float = 0.0  # weight of the entropy bonus
+    value_coef: float = 0.5  # weight of the value loss
+    max_grad_norm: float | None = 0.5  # clip the gradient norm to this (null: no clipping)
     target_kl: float | None = None  # stop the epochs once the mean KL exceeds 1.5x this
-    normalize_observations: bool = False
+    normalize_observations: bool = False  # running observation statistics (clamped to 10 std)
     normalize_rewards: bool = False  # scale rewards by the std of the discounted return
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    shared_trunk: bool = False
-    log_std_init: float = 0.0
+    hidden: tuple[int, ...] = (64, 64)  # hidden layer widths
+    activation: str = "tanh"  # tanh | relu | silu | elu
+    shared_trunk: bool = False  # policy and value on one hidden stack
+    log_std_init: float = 0.0  # initial log std of a Gaussian policy
 
     def validate(self) -> None:
         if self.objective not in ("clip", "kl_penalty"):

@@ -35,15 +35,15 @@ BASELINES = ("none", "mean", "optimal", "value")
 
 @dataclass
 class ReinforceConfig:
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # Adam step size
     steps_per_env: int = 500  # rollout length T per update
-    gamma: float = 0.99
+    gamma: float = 0.99  # discount of the returns
     baseline: str = "mean"  # none | mean | optimal | value
-    value_coef: float = 0.5
-    max_grad_norm: float | None = None
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    log_std_init: float = 0.0
+    value_coef: float = 0.5  # weight of the value loss (baseline=value)
+    max_grad_norm: float | None = None  # clip the gradient norm to this (null: no clipping)
+    hidden: tuple[int, ...] = (64, 64)  # hidden layer widths of policy and value
+    activation: str = "tanh"  # tanh | relu | silu | elu
+    log_std_init: float = 0.0  # initial log std of a Gaussian policy
     score_chunk: int = 4096  # samples per vmap call of the optimal baseline's per-sample scores
 
     def validate(self) -> None:

@@ -30,18 +30,18 @@ from mbrl.util.errors import check_finite_loss
 @dataclass
 class SACConfig:
     learning_rate: float = 3e-4  # actor, critics and temperature
-    buffer_size: int = 1_000_000
-    batch_size: int = 256
-    gamma: float = 0.99
+    buffer_size: int = 1_000_000  # replay buffer capacity (transitions)
+    batch_size: int = 256  # minibatch size
+    gamma: float = 0.99  # discount
     tau: float = 0.005  # Polyak factor of the target critics
     learning_starts: int = 100  # uniform random actions (and no updates) before this many steps
     updates_per_step: float = 1.0  # update-to-data ratio (fractions accumulate)
-    initial_alpha: float = 1.0
-    autotune_alpha: bool = True
+    initial_alpha: float = 1.0  # initial entropy temperature
+    autotune_alpha: bool = True  # learn the temperature towards target_entropy
     target_entropy: float | None = None  # None: -A (continuous), scale * log K (discrete)
     target_entropy_scale: float = 0.5  # discrete default target as a fraction of log K
-    hidden: tuple[int, ...] = (256, 256)
-    activation: str = "relu"
+    hidden: tuple[int, ...] = (256, 256)  # hidden layer widths of actor and critics
+    activation: str = "relu"  # relu | tanh | silu | elu
 
     def validate(self) -> None:
         for name in ("learning_rate", "buffer_size", "batch_size", "updates_per_step",

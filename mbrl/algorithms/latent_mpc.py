@@ -107,9 +107,7 @@ class LatentMPCRun(Run):
 
     def __init__(self, config: LatentRunConfig) -> None:
         super().__init__(config)
-        self.env = EnvStepper(make_pixel_env(config.task, config.size, config.frame_stack,
-                                             config.action_repeat,
-                                             max_episode_steps=config.episode_steps))
+        self.env = EnvStepper(self.evaluation_env())
         space = self.env.env.action_space
         self.model = LatentWorldModel(self.env.env.observation_space.shape, space.shape[0],
                                       config.model)
@@ -215,6 +213,17 @@ class LatentMPCRun(Run):
             text = (json.dumps(result, indent=1) + "\n").encode()
             atomic_write(self.folder.root / "open_loop.json", lambda handle: handle.write(text))
             frame_strip(self.model, obs[0], actions[0]).save(self.folder.root / "frames.png")
+
+    # ----- evaluation ----------------------------------------------------------------------
+    def evaluation_policy(self) -> LatentMPC:
+        self.mpc.mpc.planner.generator = self.seeds.torch("evaluation planner")
+        return self.mpc
+
+    def evaluation_env(self, render_mode: str | None = None) -> Any:
+        """The pixel env (it renders ``rgb_array`` frames already, at the model's size)."""
+        config = self.config
+        return make_pixel_env(config.task, config.size, config.frame_stack,
+                              config.action_repeat, max_episode_steps=config.episode_steps)
 
     # ----- checkpoints ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from mbrl.agents.reinforce import Reinforce, ReinforceConfig
 from mbrl.agents.sac import SAC, SACConfig
 from mbrl.data import EnvStepper, ReplayBuffer
 from mbrl.envs import TaskSpec, make_task
+from mbrl.envs.video import record_episode
 from mbrl.policies import RandomPolicy
 from mbrl.runs import EvaluationSchedule, Run
 
@@ -51,7 +52,8 @@ class Purpose(IntEnum):
 class AgentRunConfig:
     """A model-free agent trained on a task, evaluated every ``eval_every`` env steps."""
 
-    EXTENDABLE: ClassVar[frozenset[str]] = frozenset({"total_steps", "progress", "output_dir"})
+    EXTENDABLE: ClassVar[frozenset[str]] = frozenset({"total_steps", "progress", "output_dir",
+                                                       "video_every"})
 
     algo: Algo = Algo.ppo  # the agent: its settings are the sub-config of the same name
     task: str = "CartPole-v1"  # a registered task (mbrl.envs.list_tasks())
@@ -63,6 +65,7 @@ class AgentRunConfig:
     checkpoint_every: int = 50_000  # env steps per segment (see the module docstring)
     output_dir: str = "runs"  # parent folder of the run folder
     progress: bool = True  # progress bar
+    video_every: int = 0  # record an episode at every k-th evaluation to videos/ (0: never)
     reinforce: ReinforceConfig = field(default_factory=ReinforceConfig)
     a2c: A2CConfig = field(default_factory=A2CConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
@@ -77,6 +80,8 @@ class AgentRunConfig:
                      "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.video_every < 0:
+            raise ValueError(f"video_every must be >= 0, got {self.video_every}")
         self.agent_config.validate()
 
     @property
@@ -94,8 +99,9 @@ class AgentRun(Run):
         super().__init__(config)
         self.task = make_task(config.task)
         self.generator = self.seeds.torch(Purpose.AGENT)
-        self.eval_env = self.task.make_env()
+        self.eval_env = self.evaluation_env()
         self.schedule = EvaluationSchedule(config.eval_every, config.total_steps)
+        self.evaluations_done = 0
 
     @classmethod
     def for_config(cls, config: AgentRunConfig) -> type[AgentRun]:
@@ -137,15 +143,29 @@ class AgentRun(Run):
                           "train_seconds": self.clock.seconds})
         self.plot("eval", "env_steps", "eval_return",
                   f"{config.algo.value} {config.task} (seed {config.seed})")
+        self.evaluations_done += 1
+        if config.video_every and (self.evaluations_done - 1) % config.video_every == 0:
+            with self.clock.paused():
+                record_episode(self.evaluation_env("rgb_array"), self.agent,
+                               self.folder.root / "videos" / f"eval-{self.env_steps:09d}.mp4",
+                               seed=self.seeds.derive(Purpose.EVAL, self.env_steps))
         bar.set_postfix(eval_return=f"{mean_return:.1f}")
         tqdm.write(f"{config.algo.value} {config.task} env steps {self.env_steps:8d}  "
                    f"eval return {mean_return:9.2f}")
 
+    def evaluation_policy(self) -> Any:
+        return self.agent
+
+    def evaluation_env(self, render_mode: str | None = None) -> Any:
+        return self.task.make_env(render_mode=render_mode)
+
     def state_dict(self) -> dict[str, Any]:
-        return {"next_eval": self.schedule.next, "agent": self.agent.state_dict()}
+        return {"next_eval": self.schedule.next, "evaluations": self.evaluations_done,
+                "agent": self.agent.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.schedule.next = int(state["next_eval"])
+        self.evaluations_done = int(state["evaluations"])
         self.agent.load_state_dict(state["agent"])
 
     def evaluations(self) -> list[dict[str, float]]:

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import torch
 from tqdm.auto import tqdm
 
 from mbrl.algorithms.planning import PlannerConfig, build_planner, build_problem
 from mbrl.data import EnvStepper, ReplayBuffer
 from mbrl.envs import make_task
+from mbrl.envs.video import Video, frame_rate
 from mbrl.models import FitSettings, MLPDynamics, ProbabilisticEnsemble
 from mbrl.models.value import StateValue, fit_state_value
 from mbrl.policies import RandomPolicy
@@ -140,7 +142,8 @@ class TerminalValueConfig:
 class MBRLConfig:
     """The MPC loop: a task, a learned dynamics model, a planner and its schedule."""
 
-    EXTENDABLE: ClassVar[frozenset[str]] = frozenset({"episodes", "progress", "output_dir"})
+    EXTENDABLE: ClassVar[frozenset[str]] = frozenset({"episodes", "progress", "output_dir",
+                                                       "video_every"})
 
     task: str = "CartPoleSwingUp"  # a registered task (mbrl.envs.list_tasks())
     seed: int = 0  # run seed: every random draw derives from it
@@ -156,6 +159,7 @@ class MBRLConfig:
     terminal_value: TerminalValueConfig = field(default_factory=TerminalValueConfig)
     output_dir: str = "runs"  # parent folder of the run folder
     progress: bool = True  # progress bars and a line per episode
+    video_every: int = 0  # record every k-th MPC episode to videos/episode-<n>.mp4 (0: never)
 
     def validate(self) -> None:
         task = make_task(self.task)
@@ -166,6 +170,8 @@ class MBRLConfig:
             raise ValueError("random_episodes must be >= 1: the model needs data to start from")
         if self.episode_steps is not None and self.episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1 or null, got {self.episode_steps}")
+        if self.video_every < 0:
+            raise ValueError(f"video_every must be >= 0, got {self.video_every}")
         if self.mirror_data and task.mirror is None:
             raise ValueError(f"mirror_data needs a task with a mirror symmetry; {self.task} "
                              "declares none")
@@ -209,7 +215,7 @@ class MBRLRun(Run):
                        if config.mirror_data else None)
         self.episode = 0
         self.fitted_size = 0  # buffer size at the last refit (every MPC episode starts with one)
-        self.env = EnvStepper(task.make_env(max_episode_steps=config.episode_steps))
+        self.env = EnvStepper(self.evaluation_env("rgb_array" if config.video_every else None))
         self.value = (StateValue(task.obs_dim, hidden_size=value_config.hidden_size,
                                  num_layers=value_config.num_layers,
                                  ensemble_size=value_config.ensemble_size,
@@ -267,6 +273,11 @@ class MBRLRun(Run):
         if mpc:
             self.mpc.reset()
         steps, refit_seconds, done = 0, 0.0, False
+        mpc_episode = episode - self.config.random_episodes
+        video = (Video(self.folder.root / "videos" / f"episode-{episode:04d}.mp4",
+                       frame_rate(self.env.env))
+                 if mpc and self.config.video_every and mpc_episode % self.config.video_every == 0
+                 else None)
         started = time.perf_counter()
         bar = self.progress_bar(self.config.episode_steps or self.task.max_episode_steps, 0,
                                 "step", "episode", leave=False)
@@ -275,6 +286,9 @@ class MBRLRun(Run):
                 started = time.perf_counter()
                 self.refit(steps)
                 refit_seconds += time.perf_counter() - started
+            if video is not None:
+                with self.clock.paused():
+                    video.add(self.env.env.render())
             with torch.no_grad():
                 step = self.env.step(policy.act(obs))
             self.buffer.add(step.obs, step.actions.reshape(1, -1), step.rewards, step.next_obs,
@@ -282,6 +296,8 @@ class MBRLRun(Run):
             obs, steps, done = self.env.obs, steps + 1, bool(step.done[0])
             bar.update(1)
         bar.close()
+        if video is not None:
+            video.close()
         (returns,), _ = self.env.episodes.pop()
         return returns, steps, time.perf_counter() - started - refit_seconds
 
@@ -320,6 +336,16 @@ class MBRLRun(Run):
                               mirror=self.mirror)
         self.value.eval()
         return mse
+
+    # ----- evaluation ----------------------------------------------------------------------
+    def evaluation_policy(self) -> MPC:
+        self.mpc.planner.generator = self.seeds.torch("evaluation planner")
+        self.dynamics.generator = self.seeds.torch("evaluation propagation")
+        return self.mpc
+
+    def evaluation_env(self, render_mode: str | None = None) -> gym.Env:
+        return self.task.make_env(render_mode=render_mode,
+                                  max_episode_steps=self.config.episode_steps)
 
     # ----- checkpoints ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -34,19 +34,19 @@ from planners import Problem
 
 @dataclass
 class LatentModelConfig:
-    latent_dim: int = 32
+    latent_dim: int = 32  # size of the latent state
     channels: tuple[int, ...] = (16, 32, 64, 128)  # conv encoder widths (pixels)
     hidden: int = 200  # dynamics / reward / vector-encoder MLP width
-    stochastic: bool = False
-    kl_weight: float = 1.0
-    free_nats: float = 1.0
-    latent_weight: float = 1.0
-    reward_weight: float = 1.0
+    stochastic: bool = False  # Gaussian encoder with a KL term (else deterministic)
+    kl_weight: float = 1.0  # weight of the KL term (stochastic)
+    free_nats: float = 1.0  # KL below this is not penalised (stochastic)
+    latent_weight: float = 1.0  # weight of the latent prediction error
+    reward_weight: float = 1.0  # weight of the reward error
     # weight of the decoded K-step predictions; 0 keeps eq. 5.3.6's terms only (reconstruction
     # of o_0, latent prediction, reward) and skips decoding K frames per window, most of the cost
     prediction_weight: float = 1.0
     overshooting: int = 10  # K: steps of open-loop latent prediction in the loss
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # Adam step size
 
     def validate(self) -> None:
         if self.latent_dim < 1 or self.hidden < 1 or self.overshooting < 1:

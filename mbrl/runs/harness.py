@@ -35,6 +35,19 @@ from mbrl.util.run_folder import RunFolder
 from mbrl.util.seeding import seed_torch
 
 CHECKPOINT = "latest.pt"
+RUN_CLASS = "run_class.txt"  # the Run subclass of a folder, for tools that open any run
+
+
+def load_run(root: str | Path) -> Run:
+    """The run in any run folder as of its last checkpoint (:meth:`Run.load`), whatever its
+    algorithm."""
+    import importlib
+
+    path = Path(root) / RUN_CLASS
+    if not path.exists():
+        raise FileNotFoundError(f"{root} is not a run folder (no {RUN_CLASS})")
+    module, name = path.read_text().strip().split(":")
+    return getattr(importlib.import_module(module), name).load(root)
 
 
 class RunConfig(Protocol):
@@ -171,6 +184,8 @@ class Run:
         run = cls.for_config(config)(config)
         run._folder = RunFolder.create(config.output_dir, run.folder_name())
         run.folder.save_config(config)
+        kind = type(run)
+        (run.folder.root / RUN_CLASS).write_text(f"{kind.__module__}:{kind.__qualname__}\n")
         return run
 
     @classmethod
@@ -219,6 +234,27 @@ class Run:
                   "damaged); rewritten from the checkpoint", file=sys.stderr)
         folder.save_config(config)
         return run
+
+    @classmethod
+    def load(cls, root: str | Path) -> Run:
+        """The run in ``root`` as of its last checkpoint, to evaluate or look at: nothing in
+        the folder changes (buffers are not loaded)."""
+        folder = RunFolder(root)
+        state = load_checkpoint(folder.checkpoint_dir / CHECKPOINT)
+        config = from_yaml(cls.config_class, state["config_yaml"],
+                           source=f"the config of {folder.checkpoint_dir / CHECKPOINT}")
+        run = cls.for_config(config)(config)
+        run._folder, run.env_steps = folder, int(state["env_steps"])
+        run.load_state_dict(state["run"])
+        return run
+
+    def evaluation_policy(self) -> Any:
+        """The policy the run has learned (the one protocol: ``act(obs, deterministic)``)."""
+        raise NotImplementedError
+
+    def evaluation_env(self, render_mode: str | None = None) -> Any:
+        """A fresh env of the run's task (``render_mode="rgb_array"`` for videos)."""
+        raise NotImplementedError
 
     @classmethod
     def restart(cls, root: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Run:
