@@ -39,6 +39,7 @@ from mbrl.models.latent import LatentModelConfig, LatentWorldModel
 from mbrl.policies import LatentMPC, Policy, RandomPolicy
 from mbrl.runs import Run
 from mbrl.util.atomic import atomic_write
+from mbrl.util.errors import check_finite_loss
 
 
 class Purpose(IntEnum):
@@ -183,14 +184,20 @@ class LatentMPCRun(Run):
         self.model.train()
         metrics: dict[str, float] = {}
         bar = self.progress_bar(steps, 0, "step", "train world model", leave=False)
-        for _ in range(steps):
+        last_loss = float("nan")
+        for step in range(steps):
             obs, actions, rewards = self.data.sample(self.config.batch_size,
                                                      self.model.config.overshooting, rng)
             loss, metrics = self.model.loss(obs, actions, rewards, generator)
+            where = f"episode {self.episode}, step {step}"
+            check_finite_loss("latent world model", where, loss.item(), last_loss)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 100.0)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 100.0)
+            check_finite_loss("latent world model (gradient norm)", where, float(norm),
+                              last_loss)
             self.optimizer.step()
+            last_loss = loss.item()
             bar.update(1)
             bar.set_postfix(latent=f"{metrics['latent']:.4f}", rew=f"{metrics['reward']:.3f}")
         bar.close()

@@ -192,3 +192,16 @@ def test_configs_reject_bad_values():
         Reinforce(policy, ReinforceConfig(baseline="median"), torch.Generator())
     with pytest.raises(ValueError, match="advantage"):
         A2C(policy, A2CConfig(advantage="mc"), torch.Generator())
+
+
+def test_a_nan_reward_stops_ppo_before_the_step_and_names_it():
+    from mbrl.util.errors import TrainingDiverged
+
+    policy = ActorCritic(OBS, gym.spaces.Discrete(2), (8,))
+    agent = PPO(policy, PPOConfig(batch_size=4, epochs=1), torch.Generator().manual_seed(0), 2)
+    rollout = make_rollout(policy)
+    rollout.rewards[0, 0] = float("nan")
+    before = [p.detach().clone() for p in policy.parameters()]
+    with pytest.raises(TrainingDiverged, match="PPO: the loss became nan at optimiser step 0"):
+        agent.update(rollout)
+    assert all(torch.equal(a, b) for a, b in zip(before, policy.parameters(), strict=True))

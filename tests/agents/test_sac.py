@@ -107,3 +107,20 @@ def test_policy_protocol_and_bounds():
     assert actions.shape == (100, 2) and np.abs(actions).max() <= 1.0
     assert agent.act(np.zeros(3, np.float32), deterministic=True).shape == (2,)
     assert make(True).act(np.zeros(3, np.float32)) in range(4)
+
+
+def test_a_nan_reward_stops_sac_before_the_update_with_the_part_named():
+    import gymnasium as gym
+
+    from mbrl.util.errors import TrainingDiverged
+
+    agent = SAC(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,)),
+                SACConfig(hidden=(8,)), torch.Generator().manual_seed(0))
+    before = [p.detach().clone() for p in agent.critic.parameters()]
+    batch = {"obs": torch.zeros(4, 3), "act": torch.zeros(4, 1),
+             "rew": torch.tensor([0.0, float("nan"), 0.0, 0.0]), "next_obs": torch.zeros(4, 3),
+             "terminated": torch.zeros(4, dtype=torch.bool)}
+    with pytest.raises(TrainingDiverged, match="SAC critic: the loss became nan at update 0"):
+        agent.update(batch)
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.critic.parameters(),
+                                                 strict=True))

@@ -77,3 +77,27 @@ def test_bad_settings_raise():
     with pytest.raises(ValueError, match="max_epochs"):
         training.fit(Scalars(1, [0.0]), None, {}, training.shuffled_passes(1, 1),
                      np.random.default_rng(0), max_epochs=0)
+
+
+def test_a_nan_loss_stops_before_the_step_and_keeps_the_weights():
+    from mbrl.util.errors import TrainingDiverged
+
+    model = Scalars(1, score_target=[0.0])
+    train = {"target": torch.tensor([[1.0], [float("nan")]])}
+    before = model.value.detach().clone()
+    with pytest.raises(TrainingDiverged, match=r"train: the loss became nan at epoch 0, step 0"):
+        training.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), train,
+                     training.shuffled_passes(2, 2), np.random.default_rng(0), max_epochs=3)
+    assert torch.equal(model.value.detach(), before)
+
+
+def test_nan_validation_scores_keep_the_best_weights_never_none():
+    """The fault of the old MLP trainer: every validation score NaN left no weights to keep."""
+    from mbrl.util.errors import TrainingDiverged
+
+    model = Scalars(1, score_target=[float("nan")])
+    with pytest.raises(TrainingDiverged, match="validation scores"):
+        training.fit(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                     {"target": torch.ones(4, 1)}, training.shuffled_passes(4, 4),
+                     np.random.default_rng(0), max_epochs=5, validation={}, patience=2)
+    assert torch.isfinite(model.value).all()
