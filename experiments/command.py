@@ -22,10 +22,11 @@ import json
 import sys
 from pathlib import Path
 
-from experiments import latent_world_model, run_mbrl, train_agent
+from experiments import latent_world_model, run_mbrl, train_agent, train_dyna_q
 
 AGENTS = ("ppo", "a2c", "reinforce", "sac")
-TRAIN = {"pets": run_mbrl, "latent": latent_world_model, **dict.fromkeys(AGENTS, train_agent)}
+TRAIN = {"pets": run_mbrl, "latent": latent_world_model, "dyna-q": train_dyna_q,
+         **dict.fromkeys(AGENTS, train_agent)}
 
 
 def train(algo: str, argv: list[str]) -> int:
@@ -141,7 +142,7 @@ def presets(args: argparse.Namespace) -> int:
     from mbrl.util.cli import preset_names
 
     for name, module in (("pets", run_mbrl), ("agents", train_agent),
-                         ("latent", latent_world_model)):
+                         ("latent", latent_world_model), ("dyna-q", train_dyna_q)):
         print(f"{name}: {', '.join(preset_names(module.JOB.presets))}")
     return 0
 
