@@ -7,7 +7,8 @@ import torch
 from experiments.presets import MBRL_PRESETS, preset_path
 from experiments.run_mbrl import main
 from mbrl.algorithms import mpc_loop
-from mbrl.algorithms.mpc_loop import DynamicsModelConfig, MBRLConfig, MBRLRun
+from mbrl.algorithms.models import DynamicsModelConfig
+from mbrl.algorithms.mpc_loop import MBRLConfig, MBRLRun
 from mbrl.models import MLPDynamics, ProbabilisticEnsemble
 from mbrl.util.config import load_config
 
