@@ -22,10 +22,11 @@ import json
 import sys
 from pathlib import Path
 
-from experiments import latent_world_model, run_mbrl, train_agent, train_dyna_q
+from experiments import latent_world_model, run_mbrl, train_agent, train_dyna_q, train_mbpo
 
 AGENTS = ("ppo", "a2c", "reinforce", "sac")
 TRAIN = {"pets": run_mbrl, "latent": latent_world_model, "dyna-q": train_dyna_q,
+         "mbpo": train_mbpo,
          **dict.fromkeys(AGENTS, train_agent)}
 
 
@@ -142,7 +143,8 @@ def presets(args: argparse.Namespace) -> int:
     from mbrl.util.cli import preset_names
 
     for name, module in (("pets", run_mbrl), ("agents", train_agent),
-                         ("latent", latent_world_model), ("dyna-q", train_dyna_q)):
+                         ("latent", latent_world_model), ("dyna-q", train_dyna_q),
+                         ("mbpo", train_mbpo)):
         print(f"{name}: {', '.join(preset_names(module.JOB.presets))}")
     return 0
 

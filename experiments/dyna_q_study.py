@@ -41,9 +41,12 @@ def run(preset: str, output: str, **overrides) -> DynaQRun:
 def main() -> int:
     results: dict = {"planning_steps": {}, "mazes": {}}
     output = tempfile.mkdtemp()
-    for preset, steps in (("taxi", 200_000), ("cliff_walking", 40_000)):
+    # real steps per run: enough for each K to settle (Q-learning needs the most)
+    budgets = {"taxi": {0: 400_000, 5: 60_000, 50: 20_000},
+               "cliff_walking": {0: 40_000, 5: 10_000, 50: 5_000}}
+    for preset, steps_by_k in budgets.items():
         table = results["planning_steps"][preset] = {}
-        for k in (0, 5, 50):
+        for k, steps in steps_by_k.items():
             seeds = []
             for seed in range(3):
                 started = time.perf_counter()

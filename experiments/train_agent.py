@@ -22,7 +22,7 @@ from mbrl.util import cli
 
 def summary(run) -> dict:
     config = run.config
-    return {"algo": config.algo.value, "task": config.task, "seed": config.seed,
+    return {"algo": run.label(), "task": config.task, "seed": config.seed,
             "run_dir": str(run.folder.root),
             "eval": [[int(r["env_steps"]), round(r["eval_return"], 2)]
                      for r in run.evaluations()]}

@@ -7,11 +7,18 @@ import sys
 
 import pytest
 
-from experiments import command, latent_world_model, run_mbrl, train_agent, train_dyna_q
+from experiments import (
+    command,
+    latent_world_model,
+    run_mbrl,
+    train_agent,
+    train_dyna_q,
+    train_mbpo,
+)
 from mbrl.util.cli import write_help
 from mbrl.util.config import help_text
 
-JOBS = (run_mbrl, train_agent, latent_world_model, train_dyna_q)
+JOBS = (run_mbrl, train_agent, latent_world_model, train_dyna_q, train_mbpo)
 
 
 @pytest.mark.parametrize("module", JOBS, ids=lambda m: m.__name__)

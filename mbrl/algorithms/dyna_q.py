@@ -65,6 +65,9 @@ class DynaQConfig:
     alpha: float = 0.5  # step size of every Q update
     gamma: float = 0.95  # discount
     epsilon: float = 0.1  # exploration of the behaviour policy
+    # initial Q of every pair; optimistic (above every return) makes greedy actions try
+    # what they have not (Taxi's rare start states otherwise keep a tried, worse action)
+    initial_q: float = 0.0
     kappa: float = 1e-3  # Dyna-Q+ exploration bonus weight
     theta: float = 1e-4  # prioritized sweeping's priority threshold
     eval_every: int = 500  # real steps between checks of the greedy policy
@@ -135,7 +138,7 @@ class DynaQRun(Run):
                else gym.make(config.env, **self.env_kwargs()))
         self.env = EnvStepper(env)
         states, actions = env.observation_space.n, env.action_space.n
-        self.q = np.zeros((states, actions))
+        self.q = np.full((states, actions), float(config.initial_q))
         self.model = TabularModel(states, actions)
         self.rng = self.seeds.numpy(Purpose.AGENT)
         self.cumulative_reward, self.episode, self.saved_at = 0.0, 0, 0

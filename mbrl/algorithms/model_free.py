@@ -109,12 +109,16 @@ class AgentRun(Run):
         return OffPolicyRun if config.algo == Algo.sac else OnPolicyRun
 
     def folder_name(self) -> str:
-        return f"{self.config.algo.value}-{self.config.task}-s{self.config.seed}"
+        return f"{self.label()}-{self.config.task}-s{self.config.seed}"
+
+    def label(self) -> str:
+        """What trains, for titles and folder names."""
+        return self.config.algo.value
 
     def train(self) -> None:
         config = self.config
         bar = self.progress_bar(config.total_steps, self.env_steps, "step",
-                                f"{config.algo.value} {config.task}")
+                                f"{self.label()} {config.task}")
         while self.env_steps < config.total_steps:
             segment = self.env_steps // config.checkpoint_every
             self.segment(segment, min((segment + 1) * config.checkpoint_every,
@@ -142,7 +146,7 @@ class AgentRun(Run):
         self.log("eval", {"env_steps": self.env_steps, "eval_return": mean_return,
                           "train_seconds": self.clock.seconds})
         self.plot("eval", "env_steps", "eval_return",
-                  f"{config.algo.value} {config.task} (seed {config.seed})")
+                  f"{self.label()} {config.task} (seed {config.seed})")
         self.evaluations_done += 1
         if config.video_every and (self.evaluations_done - 1) % config.video_every == 0:
             with self.clock.paused():
@@ -150,7 +154,7 @@ class AgentRun(Run):
                                self.folder.root / "videos" / f"eval-{self.env_steps:09d}.mp4",
                                seed=self.seeds.derive(Purpose.EVAL, self.env_steps))
         bar.set_postfix(eval_return=f"{mean_return:.1f}")
-        tqdm.write(f"{config.algo.value} {config.task} env steps {self.env_steps:8d}  "
+        tqdm.write(f"{self.label()} {config.task} env steps {self.env_steps:8d}  "
                    f"eval return {mean_return:9.2f}")
 
     def evaluation_policy(self) -> Any:

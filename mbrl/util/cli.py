@@ -154,5 +154,6 @@ def write_help(job: Job) -> None:
 
 
 if __name__ == "__main__":  # python -m mbrl.util.cli rewrites the help files of the jobs
-    for name in ("run_mbrl", "train_agent", "latent_world_model", "train_dyna_q"):
+    for name in ("run_mbrl", "train_agent", "latent_world_model", "train_dyna_q",
+                 "train_mbpo"):
         write_help(importlib.import_module(f"experiments.{name}").JOB)
