@@ -1,13 +1,17 @@
-"""Model-based policy optimisation (MBPO, Janner et al. 2019; reference 003 §5.6, Alg. 29).
+"""General Dyna with a learned ensemble (reference 003 §5.6, Alg. 29; Sutton 1990), and MBPO
+(Janner et al. 2019) as its policy-action setting.
 
-SAC trains on a mix of real transitions and short branched rollouts of its own policy through a
-probabilistic ensemble, started from real states:
+SAC (continuous, or discrete for Discrete actions) trains on a mix of real transitions and short
+branched rollouts through a probabilistic ensemble, started from real states:
 
     every env step:
         every F steps: refit the ensemble to the real buffer (elites by validation error);
-                       roll the current policy k steps from `rollouts` real states through the
-                       model (a random elite per row and step, the task's exact reward and
-                       termination) into the model buffer, k growing linearly with env steps
+                       roll k steps from `rollouts` real states through the model (a random
+                       elite per row and step, the task's exact reward and termination) into
+                       the model buffer, k growing linearly with env steps; the first action
+                       of each rollout comes from `action_source`: the current policy (MBPO),
+                       the real action stored with the start state, or uniform; later ones
+                       from the policy (uniform for `uniform`)
         act in the env with SAC, store the transition in the real buffer
         G SAC updates on batches of `real_fraction` real and the rest model transitions
 
@@ -19,8 +23,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -37,6 +43,25 @@ from mbrl.envs import make_task
 from mbrl.models import ModelEnv, branched_rollouts
 from mbrl.policies import RandomPolicy
 from planners import NonFiniteModelOutput
+
+
+class ActionSource(str, Enum):
+    policy = "policy"
+    buffer = "buffer"
+    uniform = "uniform"
+
+
+class FirstActions:
+    """Acts ``actions [N, ...]`` at its first call, then as ``then`` (a policy)."""
+
+    def __init__(self, actions: np.ndarray, then: Any) -> None:
+        self.actions, self.then = actions, then
+
+    def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
+        if self.actions is not None:
+            actions, self.actions = self.actions, None
+            return actions
+        return self.then.act(obs, deterministic)
 
 
 def _mbpo_model() -> DynamicsModelConfig:
@@ -66,6 +91,7 @@ class MBPOConfig:
     schedule_start: int = 0  # env step at which k starts to grow
     schedule_end: int = 1  # env step at which k reaches max_length
     model_retain: int = 5  # refits' worth of rollouts the model buffer holds
+    action_source: ActionSource = ActionSource.policy  # first action of each model rollout
     real_fraction: float = 0.05  # share of real transitions in each SAC batch
     num_envs: int = 1  # one real env
     eval_every: int = 1000  # env steps between deterministic evaluations
@@ -77,6 +103,9 @@ class MBPOConfig:
     model: DynamicsModelConfig = field(default_factory=_mbpo_model)
     # G = sac.updates_per_step SAC updates per env step
     sac: SACConfig = field(default_factory=_mbpo_sac)
+
+    def __post_init__(self) -> None:
+        self.action_source = ActionSource(self.action_source)
 
     def validate(self) -> None:
         task = make_task(self.task)
@@ -95,8 +124,6 @@ class MBPOConfig:
             raise ValueError("MBPO rolls out a probabilistic ensemble: model.kind=ensemble")
         if task.termination_fn is None:
             raise ValueError(f"MBPO needs the task's termination_fn; {task.name} has none")
-        if task.discrete_actions:
-            raise ValueError("MBPO here trains the continuous-action SAC: use a Box task")
         self.model.validate()
         self.sac.validate()
 
@@ -126,7 +153,8 @@ class MBPORun(AgentRun):
         self.model_mse = math.nan
 
     def label(self) -> str:
-        return "mbpo"
+        return "mbpo" if self.config.action_source == ActionSource.policy else \
+            f"dyna-{self.config.action_source.value}"
 
     def rollout_length(self) -> int:
         """k at the current env step: ``min_length`` until ``schedule_start``, then linear."""
@@ -177,10 +205,16 @@ class MBPORun(AgentRun):
         self.model_mse = self.model.validation_mse(result)
         rng = self.seeds.numpy("rollouts", self.env_steps)
         self.dynamics.generator = self.seeds.torch("rollouts", self.env_steps)
-        starts = self.real.sample(config.rollouts * config.refit_every, rng).to_torch()["obs"]
+        starts = self.real.sample(config.rollouts * config.refit_every, rng)
+        uniform = RandomPolicy(self.task.action_space, self.seeds.derive("uniform",
+                                                                         self.env_steps))
+        first = {ActionSource.policy: None, ActionSource.buffer: starts.act,
+                 ActionSource.uniform: uniform.act(starts.obs)}[config.action_source]
+        policy = self.agent if first is None else FirstActions(
+            first, uniform if config.action_source == ActionSource.uniform else self.agent)
         try:
-            branched_rollouts(self.model_env, self.agent, starts, self.rollout_length(),
-                              self.synthetic)
+            branched_rollouts(self.model_env, policy, torch.as_tensor(starts.obs),
+                              self.rollout_length(), self.synthetic)
         except NonFiniteModelOutput as error:
             raise NonFiniteModelOutput(f"MBPO at env step {self.env_steps}: {error}") from None
 

@@ -63,6 +63,8 @@ class ModelEnv:
         if self.obs is None:
             raise RuntimeError("call reset(start_obs) before step()")
         actions = torch.as_tensor(actions, dtype=self.obs.dtype)
+        if actions.ndim == 1:  # discrete action indices [N]
+            actions = actions[:, None]
         if actions.ndim != 2 or actions.shape[0] != self.num_envs:
             raise ValueError(f"actions must be [{self.num_envs}, A], got "
                              f"{tuple(actions.shape)}")

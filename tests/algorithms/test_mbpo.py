@@ -35,9 +35,19 @@ def test_mbpo_trains_sac_on_model_rollouts_and_resumes_identically(tmp_path):
 
 @pytest.mark.parametrize("override,message", [
     ("min_length=0", "min_length must be >= 1"), ("sac.updates_per_step=0", "updates_per_step"),
-    ("real_fraction=1.5", "real_fraction"), ("task=CartPole-v1", "Box task"),
+    ("real_fraction=1.5", "real_fraction"), ("action_source=mixed", "expected one of"),
     ("model.kind=mlp", "model.kind=ensemble")])
 def test_bad_settings_are_refused_before_a_folder_exists(tmp_path, override, message):
     with pytest.raises(ValueError, match=message):
         MBPORun.start(tiny(tmp_path, 120, override))
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("source", ["buffer", "uniform", "policy"])
+def test_general_dyna_trains_discrete_sac_on_model_rollouts(tmp_path, source):
+    run = MBPORun.start(tiny(tmp_path, 120, "task=CartPole-v1", f"action_source={source}",
+                             "sac.target_entropy_scale=0.3")).run()
+    assert run.agent.discrete and len(run.synthetic) > 0
+    rows = run.folder.read("train")
+    assert rows and all(math.isfinite(r["critic_loss"]) for r in rows)
+    assert run.folder.root.name.startswith("mbpo" if source == "policy" else f"dyna-{source}")
