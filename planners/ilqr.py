@@ -32,6 +32,8 @@ from planners.problem import (
 from planners.shooting import make_generator
 
 DERIVATIVES = ("autograd", "finite_differences", "model")
+# smallest eigenvalue of the Q_uu inverted for the exploration covariance, relative to its largest
+COVARIANCE_CURVATURE_FLOOR = 1e-6
 # (K [T, A, S], k [T, A], (sum k^T Q_u, 1/2 sum k^T Q_uu k), Q_uu [T, A, A])
 _Gains = tuple[np.ndarray, np.ndarray, tuple[float, float], np.ndarray]
 
@@ -76,7 +78,8 @@ class _Regularisation:
 class ILQR(Planner):
     """iLQR/iLQG planner: ``plan(state, problem)`` returns the optimised open-loop actions and,
     in ``diagnostics["policy"]``, the :class:`TimeVaryingLinearPolicy` around them (with the
-    exploration covariance ``Q_uu^-1``).
+    exploration covariance ``Q_uu^-1``; ``diagnostics["covariance_shift"] [T]`` is non-zero
+    where a clamped control's curvature had to be lifted to make it one, see ``_policy``).
 
     ``derivatives``: ``"autograd"`` (the dynamics must be a torch function that ``torch.func``
     can transform), ``"finite_differences"`` (central differences with step ``fd_step``, one
@@ -161,22 +164,36 @@ class ILQR(Planner):
             history.append(cost)
             mu.decrease()
             converged = improvement <= self.tolerance * max(1.0, abs(cost))
-        policy = self._policy(states, controls, gains, low, high)
+        policy, covariance_shift = self._policy(states, controls, gains, low, high)
         diagnostics = {"iterations": iterations, "converged": converged, "cost_history": history,
-                       "states": states, "policy": policy, "mu": mu.value,
+                       "states": states, "policy": policy, "covariance_shift": covariance_shift,
+                       "mu": mu.value,
                        "seconds": time.perf_counter() - started}
         return Plan(controls.to(problem.action_low.dtype), -cost, diagnostics)
 
     def _policy(self, states: Tensor, controls: Tensor, gains: _Gains | None, low: Tensor,
-                high: Tensor) -> TimeVaryingLinearPolicy | None:
+                high: Tensor) -> tuple[TimeVaryingLinearPolicy | None, Tensor | None]:
+        """The feedback policy around the plan and the shift ``[T]`` added to each regularised
+        ``Q_uu`` before inverting it for the covariance. The box QP needs only the block of the
+        free controls to be positive definite, so where controls are clamped ``Q_uu`` may not
+        be (a cost concave in u, optimum on the bounds): there the covariance is
+        ``(Q_uu + shift I)^-1`` with the smallest shift that lifts every eigenvalue to
+        ``COVARIANCE_CURVATURE_FLOOR`` times the largest magnitude (at least 1); zero elsewhere."""
         if gains is None:
-            return None
+            return None, None
         K, _, _, Quu = gains
-        covariance = torch.linalg.inv(torch.from_numpy(Quu))
+        Quu = torch.from_numpy(Quu)
+        Quu = (Quu + Quu.transpose(1, 2)) / 2
+        eigenvalues = torch.linalg.eigvalsh(Quu)  # [T, A], ascending
+        floor = COVARIANCE_CURVATURE_FLOOR * eigenvalues.abs().amax(dim=1).clamp(min=1.0)
+        shift = (floor - eigenvalues[:, 0]).clamp(min=0.0)  # [T]
+        eye = torch.eye(Quu.shape[1], dtype=Quu.dtype)
+        covariance = torch.linalg.inv(Quu + shift[:, None, None] * eye)
         covariance = (covariance + covariance.transpose(1, 2)) / 2
-        return TimeVaryingLinearPolicy(states[:-1], controls, torch.from_numpy(K),
-                                       torch.zeros_like(controls), low, high, covariance,
-                                       self.generator)
+        policy = TimeVaryingLinearPolicy(states[:-1], controls, torch.from_numpy(K),
+                                         torch.zeros_like(controls), low, high, covariance,
+                                         self.generator)
+        return policy, shift
 
     # --- line search ----------------------------------------------------------------------
 

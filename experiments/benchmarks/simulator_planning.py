@@ -41,7 +41,6 @@ from mbrl.envs import make_task
 from mbrl.envs.simulator import MujocoSimulator
 from mbrl.policies import SimulatorMPC
 from planners import CEM, ICEM, ILQR, MPC, MPPI, Problem
-from planners.lqr import TimeVaryingLinearPolicy
 
 POPULATION, HORIZON = 500, 30
 # the settings the recorded results were measured with (MPPI's defaults before they changed to
@@ -202,22 +201,6 @@ def summary(rows: list[dict], settings: dict) -> dict:
 
 # --- iLQR on the cart-pole swing-up ------------------------------------------------------------
 
-class TolerantILQR(ILQR):
-    """``planners.ILQR`` that does not fail when its final ``Q_uu`` is not positive definite at a
-    step where every control is clamped (the box QP returns before factorising it; inverting it
-    for the policy's exploration covariance then raises ``LinAlgError`` and the plan is lost):
-    the policy is then returned without a covariance (feedback unchanged). A workaround for
-    that planner bug, needed on the swing-up where bang-bang controls saturate; drop it once
-    ``ILQR._policy`` handles the case."""
-
-    def _policy(self, states, controls, gains, low, high):
-        try:
-            return super()._policy(states, controls, gains, low, high)
-        except torch.linalg.LinAlgError:
-            return TimeVaryingLinearPolicy(states[:-1], controls, torch.from_numpy(gains[0]),
-                                           torch.zeros_like(controls), low, high)
-
-
 SWINGUP_UPRIGHT_COS, SWINGUP_HOLD_STEPS = 0.95, 50
 
 
@@ -239,7 +222,7 @@ def ilqr_swingup_receding(horizon: int, iterations: int) -> list[dict]:
     env = task.make_env()
     rows = []
     for seed in SEEDS:
-        planner = TolerantILQR(max_iterations=iterations, derivatives="finite_differences",
+        planner = ILQR(max_iterations=iterations, derivatives="finite_differences",
                                seed=seed)
         policy = SimulatorMPC(MPC(planner, simulator.problem(horizon)), simulator, env)
         obs, _ = env.reset(seed=seed)
@@ -269,7 +252,7 @@ def ilqr_swingup_one_shot(iterations: int) -> list[dict]:
         env.reset(seed=seed)
         start = simulator.get_state(env)
         started = time.perf_counter()
-        plan = TolerantILQR(max_iterations=iterations, derivatives="finite_differences",
+        plan = ILQR(max_iterations=iterations, derivatives="finite_differences",
                             seed=seed).plan(torch.from_numpy(start), simulator.problem(steps))
         seconds = time.perf_counter() - started
         row = {"seed": seed, "planned_return": plan.expected_return,

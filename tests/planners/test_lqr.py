@@ -200,3 +200,25 @@ def test_ilqr_names_a_reward_of_the_wrong_shape():
     wide = dataclasses.replace(problem, reward_fn=lambda x, u, n: -n.square())
     with pytest.raises(ValueError, match=r"reward_fn returned shape \(5, 1\), expected \(5,\)"):
         ILQR(max_iterations=2, seed=0).plan(torch.tensor([1.0]), wide)
+
+
+def test_ilqr_policy_is_returned_where_clamped_controls_have_negative_curvature():
+    """Rewarding |u|^2 makes the cost concave in u: the optimum sits on the bounds, the box QP
+    clamps every control and never factorises Q_uu, which is not positive definite there. The
+    plan and its linear-Gaussian policy must still come back (the covariance from the smallest
+    shift of Q_uu that makes it positive definite, recorded in the diagnostics)."""
+    def dynamics(x, u):
+        return x + 0.1 * u
+
+    def reward(x, u, next_x):
+        return u.square().sum(-1) - next_x.square().sum(-1)
+
+    problem = Problem(dynamics, reward, torch.tensor([-1.0], dtype=torch.float64),
+                      torch.tensor([1.0], dtype=torch.float64), horizon=5)
+    plan = ILQR(seed=0, max_iterations=20).plan(torch.tensor([0.3], dtype=torch.float64), problem)
+    assert plan.actions.abs().min() == 1.0  # bang-bang: every control on a bound
+    policy, shift = plan.diagnostics["policy"], plan.diagnostics["covariance_shift"]
+    assert shift.shape == (5,) and (shift > 0).any()
+    assert (torch.linalg.eigvalsh(policy.covariance) > 0).all()
+    draws = policy.act(np.array([0.3]))  # the stochastic controller samples without error
+    assert np.isfinite(draws).all()
