@@ -3,6 +3,7 @@
     mbrl train pets --preset pets_inverted_pendulum seed=1
     mbrl train sac --task Pendulum-v1 total_steps=20000
     mbrl train ppo --preset ppo_cartpole
+    mbrl train mb-ppo --preset mb_ppo_inverted_pendulum
     mbrl train latent
     mbrl plan --task Reacher-v5 --planner mppi --episodes 1 --video reacher.mp4
     mbrl eval runs/ppo-CartPole-v1-s0-20261202-101010 --episodes 10 --video
@@ -22,11 +23,18 @@ import json
 import sys
 from pathlib import Path
 
-from experiments import latent_world_model, run_mbrl, train_agent, train_dyna_q, train_mbpo
+from experiments import (
+    latent_world_model,
+    run_mbrl,
+    train_agent,
+    train_dyna_q,
+    train_mbpo,
+    train_model_based_ppo,
+)
 
 AGENTS = ("ppo", "a2c", "reinforce", "sac")
 TRAIN = {"pets": run_mbrl, "latent": latent_world_model, "dyna-q": train_dyna_q,
-         "mbpo": train_mbpo,
+         "mbpo": train_mbpo, "mb-ppo": train_model_based_ppo,
          **dict.fromkeys(AGENTS, train_agent)}
 
 
@@ -144,7 +152,7 @@ def presets(args: argparse.Namespace) -> int:
 
     for name, module in (("pets", run_mbrl), ("agents", train_agent),
                          ("latent", latent_world_model), ("dyna-q", train_dyna_q),
-                         ("mbpo", train_mbpo)):
+                         ("mbpo", train_mbpo), ("mb-ppo", train_model_based_ppo)):
         print(f"{name}: {', '.join(preset_names(module.JOB.presets))}")
     return 0
 

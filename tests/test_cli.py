@@ -14,11 +14,13 @@ from experiments import (
     train_agent,
     train_dyna_q,
     train_mbpo,
+    train_model_based_ppo,
 )
 from mbrl.util.cli import write_help
 from mbrl.util.config import help_text
 
-JOBS = (run_mbrl, train_agent, latent_world_model, train_dyna_q, train_mbpo)
+JOBS = (run_mbrl, train_agent, latent_world_model, train_dyna_q, train_mbpo,
+        train_model_based_ppo)
 
 
 @pytest.mark.parametrize("module", JOBS, ids=lambda m: m.__name__)

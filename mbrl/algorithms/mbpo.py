@@ -15,30 +15,23 @@ branched rollouts through a probabilistic ensemble, started from real states:
         act in the env with SAC, store the transition in the real buffer
         G SAC updates on batches of `real_fraction` real and the rest model transitions
 
-The model buffer holds ``model_retain`` refits' worth of rollouts. Evaluation, checkpoints,
-segments and logging are the model-free off-policy run's (:mod:`mbrl.algorithms.model_free`).
+The model buffer holds ``model_retain`` refits' worth of rollouts. The real-data loop, refits,
+evaluation, checkpoints and logging are :class:`~mbrl.algorithms.refitting.RefittingAgentRun`'s.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mbrl.agents.sac import SAC, SACConfig
-from mbrl.algorithms.model_free import AgentRun
-from mbrl.algorithms.models import (
-    DynamicsModelConfig,
-    ModelKind,
-    build_dynamics_model,
-    fit_settings,
-)
-from mbrl.data import EnvStepper, ReplayBuffer
+from mbrl.algorithms.models import DynamicsModelConfig, ModelKind
+from mbrl.algorithms.refitting import RefittingAgentRun, validate_refitting
+from mbrl.data import ReplayBuffer
 from mbrl.envs import make_task
 from mbrl.models import ModelEnv, branched_rollouts
 from mbrl.policies import RandomPolicy
@@ -108,49 +101,37 @@ class MBPOConfig:
         self.action_source = ActionSource(self.action_source)
 
     def validate(self) -> None:
-        task = make_task(self.task)
-        for name in ("total_steps", "refit_every", "rollouts", "min_length", "max_length",
-                     "model_retain", "eval_every", "eval_episodes", "checkpoint_every"):
+        validate_refitting(self)
+        for name in ("rollouts", "min_length", "max_length", "model_retain"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.random_steps < 2:
-            raise ValueError(f"random_steps must be >= 2 (the model needs data), got "
-                             f"{self.random_steps}")
         if self.max_length < self.min_length or self.schedule_end <= self.schedule_start:
             raise ValueError("need min_length <= max_length and schedule_start < schedule_end")
         if not 0.0 <= self.real_fraction <= 1.0:
             raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction}")
-        if self.model.kind != ModelKind.ensemble:
-            raise ValueError("MBPO rolls out a probabilistic ensemble: model.kind=ensemble")
+        task = make_task(self.task)
         if task.termination_fn is None:
             raise ValueError(f"MBPO needs the task's termination_fn; {task.name} has none")
-        self.model.validate()
         self.sac.validate()
 
 
-class MBPORun(AgentRun):
+class MBPORun(RefittingAgentRun):
     """One MBPO run; ``train()`` continues from wherever it stopped."""
 
     config_class = MBPOConfig
 
-    @classmethod
-    def for_config(cls, config: MBPOConfig) -> type[MBPORun]:
-        return cls
-
     def __init__(self, config: MBPOConfig) -> None:
         super().__init__(config)
         task = self.task
-        self.agent = SAC(task.observation_space, task.action_space, config.sac, self.generator)
-        self.model = build_dynamics_model(config.model, task.obs_dim, task.act_dim, task.name)
-        self.model.eval()
-        self.model_optimizer = torch.optim.Adam(self.model.parameters(),
-                                                lr=config.model.learning_rate, fused=True)
-        self.dynamics = self.model.planning_dynamics(1, "ts1")  # a random elite per row, step
         self.model_env = ModelEnv(self.dynamics, task.reward_fn, task.termination_fn)
-        self.env = EnvStepper(task.make_env())
-        self.real = ReplayBuffer(config.sac.buffer_size, task.obs_dim, task.act_dim)
         self.synthetic = ReplayBuffer(self.model_capacity(), task.obs_dim, task.act_dim)
-        self.model_mse = math.nan
+
+    def build_agent(self) -> SAC:
+        return SAC(self.task.observation_space, self.task.action_space, self.config.sac,
+                   self.generator)
+
+    def real_capacity(self) -> int:
+        return self.config.sac.buffer_size
 
     def label(self) -> str:
         return "mbpo" if self.config.action_source == ActionSource.policy else \
@@ -169,40 +150,20 @@ class MBPORun(AgentRun):
         config = self.config
         return config.model_retain * config.rollouts * config.refit_every * config.max_length
 
-    # ----- the loop ------------------------------------------------------------------------
-    def segment(self, segment: int, end: int, bar: tqdm) -> None:
-        config, agent, env = self.config, self.agent, self.env
-        rng = self.seeds.numpy("sampling", segment)
-        explore = RandomPolicy(self.task.action_space, self.seeds.derive("explore", segment))
-        env.reset(self.seeds.derive("env", segment))
-        metrics: dict[str, float] = {}
-        while self.env_steps < end:
-            learning = self.env_steps >= config.random_steps
-            if learning and (self.env_steps - config.random_steps) % config.refit_every == 0:
-                self.refit_and_roll_out()
-            step = env.step((agent if learning else explore).act(env.obs))
-            self.env_steps += 1
-            cut = self.env_steps == end and not step.done[0]
-            self.real.add(step.obs, step.actions.reshape(1, -1), step.rewards, step.next_obs,
-                          step.terminated, step.truncated | cut)
-            if learning:
-                updates = int(config.sac.updates_per_step)
-                metrics = agent.train_from(self.real, updates, rng, self.synthetic,
-                                           config.real_fraction)
-            bar.update(1)
-            if env.episodes.returns and (step.done[0] or cut) and metrics:
-                self.log_train({**metrics, "model_val_mse": self.model_mse,
-                                "rollout_length": self.rollout_length(),
-                                "synthetic": len(self.synthetic)}, env.episodes.pop()[0])
-            self.maybe_evaluate(bar)
+    # ----- learning from the model ---------------------------------------------------------
+    def learn_after_step(self, rng: np.random.Generator) -> dict[str, float]:
+        config = self.config
+        return self.agent.train_from(self.real, int(config.sac.updates_per_step), rng,
+                                     self.synthetic, config.real_fraction)
 
-    def refit_and_roll_out(self) -> None:
-        """Refit the ensemble to the real data, then fill the model buffer with branched
-        rollouts of the current policy from real states."""
-        config, keys = self.config, ("model", self.env_steps)
-        result = self.model.fit(self.real, self.model_optimizer, self.seeds.numpy(*keys),
-                                fit_settings(config.model), progress=config.progress)
-        self.model_mse = self.model.validation_mse(result)
+    def train_metrics(self) -> dict[str, float]:
+        return {"model_val_mse": self.model_mse, "rollout_length": self.rollout_length(),
+                "synthetic": len(self.synthetic)}
+
+    def model_phase(self) -> None:
+        """Fill the model buffer with branched rollouts of the current policy from real
+        states."""
+        config = self.config
         rng = self.seeds.numpy("rollouts", self.env_steps)
         self.dynamics.generator = self.seeds.torch("rollouts", self.env_steps)
         starts = self.real.sample(config.rollouts * config.refit_every, rng)
@@ -219,19 +180,9 @@ class MBPORun(AgentRun):
             raise NonFiniteModelOutput(f"MBPO at env step {self.env_steps}: {error}") from None
 
     # ----- checkpoints ---------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "model": self.model.state_dict(),
-                "model_optimizer": self.model_optimizer.state_dict(),
-                "model_mse": self.model_mse}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.model.load_state_dict(state["model"])
-        self.model_optimizer.load_state_dict(state["model_optimizer"])
-        self.model_mse = float(state["model_mse"])
-
     def buffers(self) -> dict[str, ReplayBuffer]:
-        return {"real": self.real, "synthetic": self.synthetic}
+        return {**super().buffers(), "synthetic": self.synthetic}
 
     def load_buffers(self, buffers: dict[str, ReplayBuffer]) -> None:
-        self.real, self.synthetic = buffers["real"], buffers["synthetic"]
+        super().load_buffers(buffers)
+        self.synthetic = buffers["synthetic"]
