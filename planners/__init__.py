@@ -1,7 +1,8 @@
 """Search and trajectory optimisation over any batched model; knows nothing of learning.
 
 ``planner.plan(state, problem) -> Plan``; ``MPC(planner, problem).act(obs)`` is a policy;
-``MCTS.search(state, model)`` / ``MCTSPolicy`` for discrete actions.
+``MCTS.search(state, model)`` / ``MCTSPolicy``, and ``CategoricalCEM`` over a
+``Problem.discrete``, for discrete actions.
 """
 
 from planners.ilqr import ILQR
@@ -9,9 +10,9 @@ from planners.lqr import LQRSolution, TimeVaryingLinearPolicy, infinite_horizon_
 from planners.mcts import MCTS, DiscreteActionModel, GenerativeModel, MCTSPolicy, SearchResult
 from planners.mpc import MPC
 from planners.problem import NonFiniteModelOutput, Plan, Planner, Problem
-from planners.shooting import CEM, ICEM, MPPI, RandomShooting
+from planners.shooting import CEM, ICEM, MPPI, CategoricalCEM, RandomShooting
 
-__all__ = ["CEM", "ICEM", "ILQR", "MCTS", "MPC", "MPPI", "DiscreteActionModel",
+__all__ = ["CEM", "ICEM", "ILQR", "MCTS", "MPC", "MPPI", "CategoricalCEM", "DiscreteActionModel",
            "GenerativeModel", "LQRSolution", "MCTSPolicy", "NonFiniteModelOutput", "Plan",
            "Planner", "Problem", "RandomShooting", "SearchResult", "TimeVaryingLinearPolicy",
            "infinite_horizon_lqr", "solve_lqr"]

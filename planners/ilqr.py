@@ -120,6 +120,7 @@ class ILQR(Planner):
 
     def plan(self, state: Tensor, problem: Problem, warm_start: Tensor | None = None) -> Plan:
         started = time.perf_counter()
+        problem.require_continuous("iLQR")
         if problem.num_particles != 1:
             raise ValueError("iLQR optimises one deterministic trajectory: use num_particles=1, "
                              f"got {problem.num_particles}")

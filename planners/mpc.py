@@ -14,7 +14,8 @@ class MPC:
     """Turn a planner into a policy: plan from the current state, execute the first
     ``replan_every`` actions, then plan again warm-started from the shifted previous plan.
 
-    ``act(obs [S], deterministic) -> action [A]`` (numpy), ``reset()`` at each episode start.
+    ``act(obs [S], deterministic) -> action [A]`` (numpy; for a ``Problem.discrete`` the action
+    index, an int64 scalar, as a ``Discrete`` env takes it), ``reset()`` at each episode start.
     """
 
     def __init__(self, planner: Planner, problem: Problem, replan_every: int = 1) -> None:
@@ -44,6 +45,8 @@ class MPC:
             self._plan_actions, self._step_in_plan = self.last_plan.actions, 0
         action = self._plan_actions[self._step_in_plan]
         self._step_in_plan += 1
+        if self.problem.is_discrete:
+            return np.int64(round(float(action[0])))
         return action.detach().cpu().numpy()
 
     def _shifted_plan(self) -> Tensor | None:

@@ -79,6 +79,17 @@ class Problem:
     termination_penalty: float = 0.0
     termination_value: ValueFn | None = None
     state_dim: int | None = None
+    num_actions: int | None = None
+
+    @classmethod
+    def discrete(cls, dynamics: Dynamics, reward_fn: RewardFn, num_actions: int, horizon: int,
+                 **settings: Any) -> Problem:
+        """A problem over ``num_actions`` discrete choices: an action is the index ``k`` in
+        ``0 .. K-1``, given to the dynamics and the reward as a float ``[B, 1]`` column (how a
+        model learned from a ``Discrete`` env's transitions sees it)."""
+        _check_num_actions(num_actions)
+        return cls(dynamics, reward_fn, torch.tensor([0.0]), torch.tensor([num_actions - 1.0]),
+                   horizon, num_actions=num_actions, **settings)
 
     def __post_init__(self) -> None:
         self._compiled_score: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
@@ -115,6 +126,13 @@ class Problem:
             raise TypeError("termination_value must be a callable states [B, S] -> [B] (the value "
                             f"of the state a row terminates in), got "
                             f"{type(self.termination_value).__name__}")
+        if self.num_actions is not None:
+            self.num_actions = _check_num_actions(self.num_actions)
+            if self.action_low.tolist() != [0.0] or self.action_high.tolist() != [
+                    self.num_actions - 1.0]:
+                raise ValueError("a discrete problem's actions are indices: action_low [0] and "
+                                 f"action_high [num_actions - 1 = {self.num_actions - 1}] "
+                                 "(Problem.discrete sets them)")
         if self.state_dim is not None:
             if isinstance(self.state_dim, bool) or int(self.state_dim) != self.state_dim \
                     or self.state_dim < 1:
@@ -124,6 +142,18 @@ class Problem:
     @property
     def action_dim(self) -> int:
         return self.action_low.shape[0]
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.num_actions is not None
+
+    def require_continuous(self, planner: str) -> None:
+        """Refuse a discrete problem in a planner of continuous actions, naming those that
+        plan discrete ones."""
+        if self.is_discrete:
+            raise ValueError(f"{planner} plans continuous actions; this problem has "
+                             f"{self.num_actions} discrete ones: use CategoricalCEM, "
+                             "RandomShooting or MCTS")
 
     def clip_actions(self, actions: Tensor) -> Tensor:
         """Clamp ``actions [..., A]`` into the bounds."""
@@ -367,6 +397,13 @@ class Planner:
         """The first ``steps`` actions of the last plan have been executed."""
 
 
+def _check_num_actions(num_actions: Any) -> int:
+    if isinstance(num_actions, bool) or not isinstance(num_actions, int | float) \
+            or int(num_actions) != num_actions or num_actions < 2:
+        raise ValueError(f"num_actions must be an integer >= 2, got {num_actions!r}")
+    return int(num_actions)
+
+
 def check_warm_start(warm_start: Tensor | None, problem: Problem) -> Tensor | None:
     """Validate a warm start ``[H, A]`` against ``problem`` (``None`` passes through): the
     shape, finite values, and inside the action bounds. Values beyond a bound by at most
@@ -392,4 +429,8 @@ def check_warm_start(warm_start: Tensor | None, problem: Problem) -> Tensor | No
                          f"action_high]; got {warm_start[step, dim].item()} at step {step}, "
                          f"action dim {dim}, outside [{low[dim].item()}, {high[dim].item()}] "
                          f"({int(outside.sum())} entries outside)")
+    if problem.is_discrete and (warm_start != warm_start.round()).any():
+        step, dim = (int(i) for i in (warm_start != warm_start.round()).nonzero()[0])
+        raise ValueError(f"a discrete problem's warm start holds action indices; got "
+                         f"{warm_start[step, dim].item()} at step {step}")
     return problem.clip_actions(warm_start)

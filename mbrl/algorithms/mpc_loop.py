@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mbrl.algorithms.models import DynamicsModelConfig, build_dynamics_model, fit_settings
-from mbrl.algorithms.planning import PlannerConfig, build_planner, build_problem
+from mbrl.algorithms.planning import PlannerConfig, PlannerName, build_planner, build_problem
 from mbrl.data import EnvStepper, ReplayBuffer
 from mbrl.envs import make_task
 from mbrl.envs.video import Video, frame_rate
@@ -120,6 +120,13 @@ class MBRLConfig:
                              "declares none")
         for part in (self.model, self.planner, self.terminal_value):
             part.validate()
+        discrete_planners = (PlannerName.categorical_cem, PlannerName.random_shooting)
+        if task.discrete_actions and self.planner.name not in discrete_planners:
+            raise ValueError(f"{self.task} has discrete actions: planner.name=categorical_cem "
+                             f"or random_shooting, not {self.planner.name.value}")
+        if not task.discrete_actions and self.planner.name == PlannerName.categorical_cem:
+            raise ValueError(f"categorical_cem plans discrete actions; {self.task} has "
+                             "continuous ones")
 
 
 class MBRLRun(Run):
@@ -211,9 +218,9 @@ class MBRLRun(Run):
                                 "step", "episode", leave=False)
         while not done:
             if mpc and steps and self.refit_due(steps):
-                started = time.perf_counter()
+                refit_started = time.perf_counter()
                 self.refit(steps)
-                refit_seconds += time.perf_counter() - started
+                refit_seconds += time.perf_counter() - refit_started
             if video is not None:
                 with self.clock.paused():
                     video.add(self.env.env.render())

@@ -11,7 +11,7 @@ import gymnasium as gym
 import torch
 
 from mbrl.envs import TaskSpec
-from planners import CEM, ICEM, MPPI, Planner, Problem, RandomShooting
+from planners import CEM, ICEM, MPPI, CategoricalCEM, Planner, Problem, RandomShooting
 from planners.problem import Dynamics, ValueFn
 
 
@@ -20,6 +20,7 @@ class PlannerName(str, Enum):
     cem = "cem"
     icem = "icem"
     mppi = "mppi"
+    categorical_cem = "categorical_cem"
 
 
 @dataclass
@@ -66,8 +67,22 @@ class MPPIConfig:
     normalize: bool = False  # temperature relative to the spread of the sampled returns
 
 
+@dataclass
+class CategoricalCEMConfig:
+    """``planners.CategoricalCEM``: CEM over discrete action sequences (tasks with Discrete
+    actions)."""
+
+    population: int = 500  # sequences sampled per iteration
+    elites: int = 50  # best sequences the categoricals are refitted to
+    iterations: int = 5  # refits per plan
+    smoothing: float = 0.1  # weight of the old probabilities in each refit
+    min_probability: float = 0.01  # probability floor of every action at every step
+    warm_start_weight: float = 0.5  # probability put on the shifted previous plan's action
+
+
 _PLANNERS = {PlannerName.random_shooting: RandomShooting, PlannerName.cem: CEM,
-             PlannerName.icem: ICEM, PlannerName.mppi: MPPI}
+             PlannerName.icem: ICEM, PlannerName.mppi: MPPI,
+             PlannerName.categorical_cem: CategoricalCEM}
 
 
 @dataclass
@@ -81,6 +96,7 @@ class PlannerConfig:
     cem: CEMConfig = field(default_factory=CEMConfig)
     icem: ICEMConfig = field(default_factory=ICEMConfig)
     mppi: MPPIConfig = field(default_factory=MPPIConfig)
+    categorical_cem: CategoricalCEMConfig = field(default_factory=CategoricalCEMConfig)
 
     def __post_init__(self) -> None:
         self.name = PlannerName(self.name)
@@ -101,13 +117,17 @@ def build_planner(config: PlannerConfig, generator: torch.Generator | None = Non
 def build_problem(task: TaskSpec, dynamics: Dynamics, horizon: int, num_particles: int = 1,
                   terminal_value: ValueFn | None = None, discount: float = 1.0) -> Problem:
     """The planning problem: a (learned) dynamics + the task's exact reward and termination,
-    optionally a terminal value with its discount."""
+    optionally a terminal value with its discount; over action indices for a Discrete task
+    (plan it with ``categorical_cem`` or ``random_shooting``)."""
     space = task.action_space
+    settings = dict(termination_fn=task.termination_fn, num_particles=num_particles,
+                    terminal_value=terminal_value, discount=discount)
+    if isinstance(space, gym.spaces.Discrete):
+        return Problem.discrete(dynamics, task.reward_fn, int(space.n), horizon, **settings)
     if not isinstance(space, gym.spaces.Box):
-        raise ValueError(f"task {task.name} has {type(space).__name__} actions; these planners "
-                         "plan continuous actions (Box)")
+        raise ValueError(f"task {task.name} has {type(space).__name__} actions; the planners "
+                         "plan Box or Discrete ones")
     return Problem(dynamics=dynamics, reward_fn=task.reward_fn,
-                   termination_fn=task.termination_fn,
                    action_low=torch.as_tensor(space.low, dtype=torch.float32),
                    action_high=torch.as_tensor(space.high, dtype=torch.float32), horizon=horizon,
-                   num_particles=num_particles, terminal_value=terminal_value, discount=discount)
+                   **settings)

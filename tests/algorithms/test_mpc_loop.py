@@ -54,13 +54,53 @@ def test_loop_runs_logs_and_resumes_identically(tmp_path):
     assert len(list(short.checkpoint_dir.glob("buffer-*.npz"))) == 1
 
 
+def test_acting_time_excludes_refits_within_an_episode(tmp_path, monkeypatch):
+    """ms_per_step is the acting time per step: refits within an episode (retrain_every) are
+    left out, and the time before the last refit is not (it once restarted the clock)."""
+    import time
+
+    refit = MBRLRun.refit
+
+    def slow_refit(self, step):
+        if step:
+            time.sleep(0.2)
+        return refit(self, step)
+
+    monkeypatch.setattr(MBRLRun, "refit", slow_refit)
+    config = load_config(MBRLConfig, None, [
+        "task=CartPoleSwingUp", "episodes=1", "episode_steps=20", "progress=false",
+        "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=1",
+        "model.retrain_every=5", "planner.random_shooting.num_samples=2000",
+        "planner.horizon=10", f"output_dir={tmp_path}"])
+    run = MBRLRun.start(config)
+    acting = []
+    act = run.mpc.act
+
+    def timed_act(obs, deterministic=False):
+        started = time.perf_counter()
+        action = act(obs, deterministic)
+        acting.append(time.perf_counter() - started)
+        return action
+
+    run.mpc.act = timed_act
+    run.run()
+    row = run.folder.read("episodes")[-1]
+    assert row["ms_per_step"] / 1000 * row["length"] >= sum(acting) * 0.95
+    assert row["ms_per_step"] / 1000 * row["length"] < sum(acting) + 0.2  # three refits left out
+
+
 def test_config_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="unknown task"):
         run_mbrl(MBRLConfig(task="Nope", output_dir=str(tmp_path)))
     with pytest.raises(ValueError, match="random_episodes must be >= 1"):
         run_mbrl(MBRLConfig(random_episodes=0, output_dir=str(tmp_path)))
-    with pytest.raises(ValueError, match="Discrete actions"):
-        run_mbrl(MBRLConfig(task="CartPole-v1", output_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="discrete actions: planner.name=categorical_cem"):
+        run_mbrl(load_config(MBRLConfig, None, ["task=CartPole-v1", "planner.name=cem",
+                                                f"output_dir={tmp_path}"]))
+    with pytest.raises(ValueError, match="categorical_cem plans discrete actions"):
+        run_mbrl(load_config(MBRLConfig, None, ["planner.name=categorical_cem",
+                                                f"output_dir={tmp_path}"]))
+    assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="expected one of"):
         load_config(MBRLConfig, None, ["planner.name=tree_search"])
 
@@ -109,11 +149,13 @@ def test_inverted_pendulum_presets_balance_for_a_full_episode(tmp_path, preset, 
     assert len(returns) == episodes and max(returns) >= 900
 
 
-@pytest.mark.parametrize("planner", ["cem", "icem", "mppi"])
+@pytest.mark.parametrize("planner", ["cem", "icem", "mppi", "categorical_cem"])
 def test_loop_runs_with_every_population_planner_and_resumes_identically(tmp_path, planner):
+    task = "CartPole-v1" if planner == "categorical_cem" else "CartPoleSwingUp"
+
     def config(root, episodes):
         return load_config(MBRLConfig, None, [
-            "task=CartPoleSwingUp", f"episodes={episodes}", "episode_steps=10", "progress=false",
+            f"task={task}", f"episodes={episodes}", "episode_steps=10", "progress=false",
             "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
             f"planner.name={planner}", "planner.horizon=4", f"output_dir={root}",
             *planner_settings[planner]])
@@ -122,7 +164,10 @@ def test_loop_runs_with_every_population_planner_and_resumes_identically(tmp_pat
         "cem": ["planner.cem.population=30", "planner.cem.elites=5", "planner.cem.iterations=2"],
         "icem": ["planner.icem.population=30", "planner.icem.elites=5",
                  "planner.icem.iterations=2"],
-        "mppi": ["planner.mppi.num_samples=30", "planner.mppi.iterations=2"]}
+        "mppi": ["planner.mppi.num_samples=30", "planner.mppi.iterations=2"],
+        "categorical_cem": ["planner.categorical_cem.population=30",
+                            "planner.categorical_cem.elites=5",
+                            "planner.categorical_cem.iterations=2"]}
 
     _, returns = run_mbrl(config(tmp_path / "full", 2))
     assert resumed_returns(config, tmp_path / "split", 2) == returns
