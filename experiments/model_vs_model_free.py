@@ -3,8 +3,10 @@
     python -m experiments.model_vs_model_free --pair mbpo_inverted_pendulum
     python -m experiments.model_vs_model_free --pair mbpo_pendulum
     python -m experiments.model_vs_model_free --pair dyna_cartpole
+    python -m experiments.model_vs_model_free --pair mb_ppo_inverted_pendulum
 
-Each pair names the model-based preset (``experiments/presets/mbpo/``), the model-free preset
+Each pair names the model-based job and preset (``experiments/presets/mbpo/``,
+``experiments/presets/model_based_ppo/``), the model-free preset
 (``experiments/presets/agents/``), the return to reach and the env-step budgets. Writes
 ``experiments/results/<pair>.json`` (per seed: the evaluation curve, the first env step at the
 threshold, training seconds) and ``<pair>.png`` (mean and 95% bootstrap band per algorithm).
@@ -17,31 +19,37 @@ import json
 import tempfile
 from pathlib import Path
 
-from experiments.presets import AGENT_PRESETS, MBRL_PRESETS
-from mbrl.algorithms.mbpo import MBPOConfig, MBPORun
+from experiments import train_mbpo, train_model_based_ppo
+from experiments.presets import AGENT_PRESETS
 from mbrl.algorithms.model_free import AgentRun, AgentRunConfig
 from mbrl.runs.compare import compare
 from mbrl.util.config import load_config
 
 RESULTS = Path(__file__).parent / "results"
-# pair -> (model-based preset and steps, model-free preset and steps, threshold)
+# pair -> ((model-based job, preset, steps), (model-free preset, steps, overrides), threshold)
 PAIRS = {
-    "mbpo_inverted_pendulum": (("mbpo_inverted_pendulum", 3000),
-                               ("sac_inverted_pendulum", 20000), 950.0),
-    "mbpo_pendulum": (("mbpo_pendulum", 1500), ("sac_pendulum", 5000), -200.0),
-    "dyna_cartpole": (("dyna_cartpole", 18000), ("sac_discrete_cartpole", 60000), 400.0),
+    "mbpo_inverted_pendulum": ((train_mbpo, "mbpo_inverted_pendulum", 3000),
+                               ("sac_inverted_pendulum", 20000, []), 950.0),
+    "mbpo_pendulum": ((train_mbpo, "mbpo_pendulum", 1500), ("sac_pendulum", 5000, []), -200.0),
+    "dyna_cartpole": ((train_mbpo, "dyna_cartpole", 18000), ("sac_discrete_cartpole", 60000, []),
+                      400.0),
+    "mb_ppo_inverted_pendulum": ((train_model_based_ppo, "mb_ppo_inverted_pendulum", 5000),
+                                 ("ppo_inverted_pendulum", 40000, ["eval_every=2000"]), 950.0),
 }
 
 
-def run_one(kind: str, preset: str, steps: int, seed: int, output: str) -> dict:
+def run_one(job, preset: str, steps: int, seed: int, output: str,
+            extra: list[str] = ()) -> dict:
+    """One run of ``preset`` (of ``job``, or a model-free agent preset if ``job`` is None)."""
     overrides = [f"total_steps={steps}", f"seed={seed}", "progress=false",
-                 f"output_dir={output}"]
-    if kind == "model_based":
-        config = load_config(MBPOConfig, MBRL_PRESETS / "mbpo" / f"{preset}.yaml", overrides)
-        run = MBPORun.start(config).run()
+                 f"output_dir={output}", *extra]
+    if job is None:
+        run = AgentRun.start(load_config(AgentRunConfig, AGENT_PRESETS / f"{preset}.yaml",
+                                         overrides)).run()
     else:
-        config = load_config(AgentRunConfig, AGENT_PRESETS / f"{preset}.yaml", overrides)
-        run = AgentRun.start(config).run()
+        run_class = job.JOB.load_run_class()
+        run = run_class.start(load_config(run_class.config_class,
+                                          job.JOB.presets / f"{preset}.yaml", overrides)).run()
     rows = run.evaluations()
     return {"seed": seed, "run_dir": str(run.folder.root),
             "curve": [[int(r["env_steps"]), round(r["eval_return"], 2)] for r in rows],
@@ -55,15 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--output-dir", default=None, help="run folders (default: a temp dir)")
     args = parser.parse_args(argv)
-    (based, based_steps), (free, free_steps), threshold = PAIRS[args.pair]
+    (job, based, based_steps), (free, free_steps, extra), threshold = PAIRS[args.pair]
     output = args.output_dir or tempfile.mkdtemp()
     result = {"pair": args.pair, "threshold": threshold, "seeds": args.seeds}
     folders = []
-    for kind, preset, steps in (("model_based", based, based_steps),
-                                ("model_free", free, free_steps)):
+    for kind, kind_job, preset, steps, overrides in (
+            ("model_based", job, based, based_steps, []),
+            ("model_free", None, free, free_steps, extra)):
         runs = []
         for seed in args.seeds:
-            runs.append(run_one(kind, preset, steps, seed, output))
+            runs.append(run_one(kind_job, preset, steps, seed, output, overrides))
             runs[-1]["first_step_at_threshold"] = next(
                 (s for s, value in runs[-1]["curve"] if value >= threshold), None)
             print(kind, preset, json.dumps({k: v for k, v in runs[-1].items() if k != "curve"}),
