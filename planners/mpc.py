@@ -53,6 +53,6 @@ class MPC:
         """The previous plan advanced by the steps executed, padded by repeating its last action."""
         if self._plan_actions is None:
             return None
-        rest = self._plan_actions[self._step_in_plan:]
-        padding = rest[-1:].expand(self.problem.horizon - rest.shape[0], -1)
+        rest = self._plan_actions[self._step_in_plan:]  # empty once all were executed
+        padding = self._plan_actions[-1:].expand(self.problem.horizon - rest.shape[0], -1)
         return torch.cat([rest, padding], dim=0)

@@ -7,6 +7,13 @@ Nagabandi et al. 2018; with a probabilistic ensemble and particles, PETS, Chua e
    refitting during the episode when ``model.retrain_every`` / ``retrain_growth`` say so,
    and append the real transitions.
 
+``version`` names the chapter's earlier steps as settings of the same loop (reference 003):
+``"0.5"`` (Alg. 23) fits the model once, to the random data, and only plans through it
+afterwards (no data aggregation: the model never sees the states its plans reach); ``"1.0"``
+(Alg. 24) refits before every episode but executes each plan open loop, all ``horizon``
+actions, before planning again (``replan_every = horizon``); ``"1.5"`` (Alg. 25, the default)
+is MPC: replan after every ``planner.replan_every`` actions.
+
 Every episode is logged (CSV, TensorBoard, learning-curve PNG) and checkpointed; a resumed run
 continues the same trajectory of results (:mod:`mbrl.runs.harness`).
 """
@@ -31,6 +38,8 @@ from mbrl.models.value import StateValue, fit_state_value
 from mbrl.policies import RandomPolicy
 from mbrl.runs import Run
 from planners import MPC
+
+VERSIONS = ("0.5", "1.0", "1.5")
 
 
 class Purpose(IntEnum):
@@ -93,6 +102,9 @@ class MBRLConfig:
     random_episodes: int = 1  # episodes of uniform random actions before the first fit
     episodes: int = 15  # MPC episodes after them
     episode_steps: int | None = None  # cap on episode length; None keeps the task's
+    # MBRL version (module docstring): 0.5 fit once to the random data; 1.0 open-loop plans
+    # (replan_every = horizon); 1.5 MPC
+    version: str = "1.5"
     buffer_capacity: int = 1_000_000  # transitions kept (oldest overwritten)
     # train the model and the value on the buffer and its mirror image (the
     # task's reflection symmetry, ``TaskSpec.mirror``)
@@ -120,6 +132,15 @@ class MBRLConfig:
                              "declares none")
         for part in (self.model, self.planner, self.terminal_value):
             part.validate()
+        if self.version not in VERSIONS:
+            raise ValueError(f"version must be one of {', '.join(VERSIONS)}, got "
+                             f"{self.version!r}")
+        if self.version == "1.0" and self.planner.replan_every != 1:
+            raise ValueError("version 1.0 executes each plan whole (replan_every = horizon); "
+                             "leave planner.replan_every unset")
+        if self.version == "0.5" and (self.model.retrain_every or self.model.retrain_growth):
+            raise ValueError("version 0.5 fits the model once: model.retrain_every and "
+                             "retrain_growth must be unset")
         discrete_planners = (PlannerName.categorical_cem, PlannerName.random_shooting)
         if task.discrete_actions and self.planner.name not in discrete_planners:
             raise ValueError(f"{self.task} has discrete actions: planner.name=categorical_cem "
@@ -161,10 +182,13 @@ class MBRLRun(Run):
         problem = build_problem(task, self.dynamics, config.planner.horizon,
                                 self.dynamics.num_particles, self.value,
                                 value_config.discount if value_config.enabled else 1.0)
-        self.mpc = MPC(build_planner(config.planner), problem, config.planner.replan_every)
+        replan_every = (config.planner.horizon if config.version == "1.0"
+                        else config.planner.replan_every)
+        self.mpc = MPC(build_planner(config.planner), problem, replan_every)
 
     def folder_name(self) -> str:
-        return f"{self.config.task}-s{self.config.seed}"
+        version = "" if self.config.version == "1.5" else f"-mbrl{self.config.version}"
+        return f"{self.config.task}{version}-s{self.config.seed}"
 
     @property
     def total_episodes(self) -> int:
@@ -176,7 +200,8 @@ class MBRLRun(Run):
         bar = self.progress_bar(self.total_episodes, self.episode, "ep", config.task)
         while self.episode < self.total_episodes:
             mpc = self.episode >= config.random_episodes
-            val_mse, value_mse = self.refit(0) if mpc else (float("nan"), float("nan"))
+            fit = mpc and (config.version != "0.5" or self.episode == config.random_episodes)
+            val_mse, value_mse = self.refit(0) if fit else (float("nan"), float("nan"))
             returns, steps, acting_seconds = self.run_episode(mpc)
             self.env_steps += steps
             row = {"episode": self.episode, "mpc": int(mpc), "return": returns,

@@ -309,3 +309,46 @@ def test_mirror_data_trains_model_and_value_on_twice_the_data(tmp_path, monkeypa
 @pytest.mark.parametrize("name", sorted(p.stem for p in MBRL_PRESETS.glob("*.yaml")))
 def test_every_preset_loads_and_validates(name):
     load_config(MBRLConfig, preset_path(name, MBRL_PRESETS), []).validate()
+
+
+def test_mbrl_versions_are_settings_of_the_loop(tmp_path):
+    """Version 0.5 fits once (to the random data), 1.0 plans open loop (one plan per horizon
+    of steps), 1.5 is MPC; all resume identically."""
+    from planners import RandomShooting
+
+    def config(root, episodes, version):
+        return load_config(MBRLConfig, None, [
+            "task=CartPoleSwingUp", f"episodes={episodes}", "episode_steps=12", "progress=false",
+            "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
+            "planner.random_shooting.num_samples=20", "planner.horizon=4",
+            f"version={version}", f"output_dir={root}"])
+
+    plans, fits = {}, {}
+    for version in ("0.5", "1.0", "1.5"):
+        calls, fitted = [], []
+        plan, fit = RandomShooting.plan, MBRLRun.fit_model
+
+        def counting_plan(self, *args, calls=calls, plan=plan, **kwargs):
+            calls.append(1)
+            return plan(self, *args, **kwargs)
+
+        def counting_fit(self, step, fitted=fitted, fit=fit):
+            fitted.append(self.episode)
+            return fit(self, step)
+
+        RandomShooting.plan, MBRLRun.fit_model = counting_plan, counting_fit
+        try:
+            _, returns = run_mbrl(config(tmp_path / version, 2, version))
+        finally:
+            RandomShooting.plan, MBRLRun.fit_model = plan, fit
+        plans[version], fits[version] = len(calls), fitted
+        assert resumed_returns(lambda root, n, v=version: config(root, n, v),
+                               tmp_path / f"split-{version}", 2) == returns
+    assert fits == {"0.5": [1], "1.0": [1, 2], "1.5": [1, 2]}  # 0.5: once, to random data
+    assert plans == {"0.5": 24, "1.0": 6, "1.5": 24}  # 2 episodes x 12 steps; 1.0 every 4
+    with pytest.raises(ValueError, match="version 1.0 executes each plan whole"):
+        run_mbrl(load_config(MBRLConfig, None, ["version=1.0", "planner.replan_every=2",
+                                                f"output_dir={tmp_path / 'bad'}"]))
+    with pytest.raises(ValueError, match="version must be one of"):
+        run_mbrl(load_config(MBRLConfig, None, ["version=2.0",
+                                                f"output_dir={tmp_path / 'bad'}"]))

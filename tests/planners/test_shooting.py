@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -193,3 +194,17 @@ def test_coloured_noise_has_unit_variance_and_more_memory_for_larger_beta():
         assert noise.var().item() == pytest.approx(1.0, abs=0.03)
         lag_correlation.append(float((noise[:, 1:] * noise[:, :-1]).mean()))
     assert abs(lag_correlation[0]) < 0.03 and lag_correlation[1] > 0.8
+
+
+def test_mpc_executing_whole_plans_replans_from_the_last_action():
+    """replan_every = horizon (open-loop plans, MBRL version 1.0) executes every action of a
+    plan; the next plan is warm-started with its last action repeated (it once crashed with
+    an empty remainder)."""
+    problem = double_integrator(horizon=5)
+    policy = MPC(CEM(50, 5, 2, seed=0), problem, replan_every=5)
+    executed = [policy.act(START.numpy()) for _ in range(5)]
+    first = policy.last_plan.actions
+    assert torch.allclose(torch.tensor(np.array(executed)), first)
+    torch.testing.assert_close(policy._shifted_plan(), first[-1:].expand(5, 1))
+    policy.act(START.numpy())  # the second plan
+    assert policy.last_plan.actions is not first
