@@ -51,6 +51,18 @@ def cartpole_termination(next_obs: Tensor) -> Tensor:
     return (x.abs() > CARTPOLE_X_THRESHOLD) | (theta.abs() > CARTPOLE_THETA_THRESHOLD)
 
 
+def acrobot_termination(next_obs: Tensor) -> Tensor:
+    """Acrobot-v1: the free end above the bar, ``-cos(t1) - cos(t1 + t2) > 1`` (observation
+    ``[cos t1, sin t1, cos t2, sin t2, dt1, dt2]``)."""
+    cos1, sin1, cos2, sin2 = next_obs[:, 0], next_obs[:, 1], next_obs[:, 2], next_obs[:, 3]
+    return -cos1 - (cos1 * cos2 - sin1 * sin2) > 1.0
+
+
+def acrobot_reward(obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
+    """Acrobot-v1: -1 on every step that does not reach the goal, 0 on the one that does."""
+    return -(~acrobot_termination(next_obs)).to(next_obs.dtype)
+
+
 def mountain_car_termination(next_obs: Tensor) -> Tensor:
     """MountainCarContinuous-v0: position >= 0.45 with non-negative velocity."""
     return (next_obs[:, 0] >= 0.45) & (next_obs[:, 1] >= 0.0)

@@ -126,6 +126,8 @@ _TASKS: dict[str, TaskSpec] = {
                  200),
         TaskSpec("CartPole-v1", "CartPole-v1", rewards.cartpole_reward,
                  rewards.cartpole_termination, 500, notes="discrete actions {0, 1}"),
+        TaskSpec("Acrobot-v1", "Acrobot-v1", rewards.acrobot_reward, rewards.acrobot_termination,
+                 500, notes="discrete torques {-1, 0, 1}"),
         TaskSpec("MountainCarContinuous-v0", "MountainCarContinuous-v0",
                  rewards.mountain_car_reward, rewards.mountain_car_termination, 999),
         TaskSpec("InvertedPendulum-v5", "InvertedPendulum-v5", rewards.inverted_pendulum_reward,

@@ -16,9 +16,9 @@ def test_reward_and_termination_fns_match_the_env(name):
     from mbrl.envs.rewards import never_terminates
 
     # tasks that can terminate do so within the random data (so the check has teeth), except
-    # MountainCar, whose goal a random policy never reaches (tested separately)
-    if make_task(name).termination_fn is not never_terminates and name != \
-            "MountainCarContinuous-v0":
+    # MountainCar and Acrobot, whose goals a random policy never reaches (tested separately)
+    if make_task(name).termination_fn is not never_terminates and name not in (
+            "MountainCarContinuous-v0", "Acrobot-v1"):
         assert report.terminations > 0, str(report)
 
 
@@ -86,3 +86,27 @@ def test_mirror_symmetry_holds_in_the_simulator(name):
     torch.testing.assert_close(task.reward_fn(*mirrored),
                                task.reward_fn(data["obs"], data["act"], data["next_obs"]))
     assert torch.equal(task.termination_fn(mirrored[2]), task.termination_fn(data["next_obs"]))
+
+
+def test_acrobot_termination_matches_the_env_on_states_random_play_never_reaches():
+    """Random actions almost never lift Acrobot's tip above the bar, so check the termination
+    against gymnasium's own test on random joint angles."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+
+    from mbrl.envs import rewards
+
+    env = gym.make("Acrobot-v1").unwrapped
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    states = np.column_stack([rng.uniform(-np.pi, np.pi, (500, 2)), np.zeros((500, 2))])
+    expected = []
+    for state in states:
+        env.state = state
+        expected.append(env._terminal())
+    obs = torch.as_tensor(np.array([env._get_ob() for env.state in states]))
+    got = rewards.acrobot_termination(obs).numpy()
+    assert 50 < sum(expected) < 450 and (got == np.array(expected)).all()
+    assert (rewards.acrobot_reward(obs, torch.zeros(500, 1), obs).numpy()
+            == np.where(expected, 0.0, -1.0)).all()
