@@ -51,3 +51,15 @@ def test_general_dyna_trains_discrete_sac_on_model_rollouts(tmp_path, source):
     rows = run.folder.read("train")
     assert rows and all(math.isfinite(r["critic_loss"]) for r in rows)
     assert run.folder.root.name.startswith("mbpo" if source == "policy" else f"dyna-{source}")
+
+
+@pytest.mark.slow
+def test_preset_balances_the_inverted_pendulum_within_3000_steps(tmp_path):
+    """The issue's must-show on seed 0: eval >= 950 within 3,000 real steps (measured: 1000 at
+    1,250; about 25 minutes on one core)."""
+    from experiments.presets import MBRL_PRESETS
+
+    config = load_config(MBPOConfig, MBRL_PRESETS / "mbpo" / "mbpo_inverted_pendulum.yaml",
+                         ["progress=false", "total_steps=3000", f"output_dir={tmp_path}"])
+    run = MBPORun.start(config).run()
+    assert max(r["eval_return"] for r in run.evaluations()) >= 950
