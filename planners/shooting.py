@@ -78,6 +78,14 @@ def _check_fraction(name: str, value: float, low_open: bool = False) -> float:
     return float(value)
 
 
+def _check_population(population: int, elites: int) -> tuple[int, int]:
+    population = _check_positive_int("population", population)
+    elites = _check_positive_int("elites", elites)
+    if elites > population:
+        raise ValueError(f"elites ({elites}) must not exceed population ({population})")
+    return population, elites
+
+
 class _BestSeen:
     """The best action sequence evaluated so far over the iterations of one ``plan`` call."""
 
@@ -121,10 +129,7 @@ class CEM(Planner):
     def __init__(self, population: int = 500, elites: int = 20, iterations: int = 30,
                  smoothing: float = 0.1, init_std: float = 1.0, min_std: float = 1e-3,
                  return_mean: bool = False, seed: int | torch.Generator | None = None) -> None:
-        self.population = _check_positive_int("population", population)
-        self.elites = _check_positive_int("elites", elites)
-        if self.elites > self.population:
-            raise ValueError(f"elites ({elites}) must not exceed population ({population})")
+        self.population, self.elites = _check_population(population, elites)
         self.iterations = _check_positive_int("iterations", iterations)
         self.smoothing = _check_fraction("smoothing", smoothing)
         if not init_std > 0 or not 0 <= min_std <= init_std:
@@ -423,10 +428,7 @@ class CategoricalCEM(Planner):
                  smoothing: float = 0.1, min_probability: float = 0.01,
                  warm_start_weight: float = 0.5,
                  seed: int | torch.Generator | None = None) -> None:
-        self.population = _check_positive_int("population", population)
-        self.elites = _check_positive_int("elites", elites)
-        if self.elites > self.population:
-            raise ValueError(f"elites ({elites}) must not exceed population ({population})")
+        self.population, self.elites = _check_population(population, elites)
         self.iterations = _check_positive_int("iterations", iterations)
         self.smoothing = _check_fraction("smoothing", smoothing)
         self.min_probability = _check_fraction("min_probability", min_probability)

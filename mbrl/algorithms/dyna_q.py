@@ -35,6 +35,7 @@ from mbrl.data import EnvStepper
 from mbrl.envs.mazes import maze_mdp
 from mbrl.envs.tabular import TABULAR_ENVS, TabularMDP, make_tabular_mdp, value_iteration
 from mbrl.runs import Run
+from mbrl.util.config import require_positive
 
 MAZES = ("BlockingMaze", "ShortcutMaze")
 
@@ -83,9 +84,7 @@ class DynaQConfig:
     def validate(self) -> None:
         if self.env not in (*TABULAR_ENVS, *MAZES):
             raise ValueError(f"env must be one of {(*TABULAR_ENVS, *MAZES)}, got {self.env!r}")
-        for name in ("total_steps", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "total_steps", "eval_every", "checkpoint_every")
         if self.planning_steps < 0:
             raise ValueError(f"planning_steps must be >= 0, got {self.planning_steps}")
         if not (0 < self.alpha <= 1 and 0 <= self.gamma < 1 and 0 <= self.epsilon <= 1):

@@ -39,6 +39,7 @@ from mbrl.models.latent import LatentModelConfig, LatentWorldModel
 from mbrl.policies import LatentMPC, Policy, RandomPolicy
 from mbrl.runs import Run
 from mbrl.util.atomic import atomic_write
+from mbrl.util.config import require_positive
 from mbrl.util.errors import check_finite_loss
 
 
@@ -84,10 +85,8 @@ class LatentRunConfig:
 
     def validate(self) -> None:
         make_task(self.task)
-        for name in ("random_episodes", "heldout_episodes", "batch_size", "size",
-                     "frame_stack", "action_repeat"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "random_episodes", "heldout_episodes", "batch_size",
+                         "size", "frame_stack", "action_repeat")
         for name in ("mpc_episodes", "train_steps", "train_steps_per_episode"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -35,6 +35,7 @@ from mbrl.data import ReplayBuffer
 from mbrl.envs import make_task
 from mbrl.models import ModelEnv, branched_rollouts
 from mbrl.policies import RandomPolicy
+from mbrl.util.config import require_positive
 from planners import NonFiniteModelOutput
 
 
@@ -102,9 +103,7 @@ class MBPOConfig:
 
     def validate(self) -> None:
         validate_refitting(self)
-        for name in ("rollouts", "min_length", "max_length", "model_retain"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "rollouts", "min_length", "max_length", "model_retain")
         if self.max_length < self.min_length or self.schedule_end <= self.schedule_start:
             raise ValueError("need min_length <= max_length and schedule_start < schedule_end")
         if not 0.0 <= self.real_fraction <= 1.0:

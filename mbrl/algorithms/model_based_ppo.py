@@ -39,6 +39,7 @@ from mbrl.algorithms.model_free import ON_POLICY_AGENTS, Algo, actor_critic
 from mbrl.algorithms.models import DynamicsModelConfig, ModelKind
 from mbrl.algorithms.refitting import RefittingAgentRun, validate_refitting
 from mbrl.models import ModelEnv, imagined_rollout
+from mbrl.util.config import require_positive
 from planners import NonFiniteModelOutput
 
 
@@ -91,10 +92,8 @@ class ModelBasedPPOConfig:
         if self.algo == Algo.sac:
             raise ValueError("model-based PPO trains an on-policy agent: algo=ppo, a2c or "
                              "reinforce (SAC on model rollouts is MBPO: mbrl train mbpo)")
-        for name in ("buffer_size", "num_envs", "max_updates", "validate_every",
-                     "validation_starts", "validation_horizon", "max_model_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "buffer_size", "num_envs", "max_updates", "validate_every",
+                         "validation_starts", "validation_horizon", "max_model_steps")
         if not 0.0 <= self.validation_threshold <= 1.0:
             raise ValueError(f"validation_threshold must be in [0, 1], got "
                              f"{self.validation_threshold}")

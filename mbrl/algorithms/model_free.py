@@ -29,6 +29,7 @@ from mbrl.envs import TaskSpec, make_task
 from mbrl.envs.video import record_episode
 from mbrl.policies import RandomPolicy
 from mbrl.runs import EvaluationSchedule, Run
+from mbrl.util.config import require_positive
 
 
 class Algo(str, Enum):
@@ -76,10 +77,8 @@ class AgentRunConfig:
 
     def validate(self) -> None:
         make_task(self.task)
-        for name in ("total_steps", "num_envs", "eval_every", "eval_episodes",
-                     "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "total_steps", "num_envs", "eval_every",
+                         "eval_episodes", "checkpoint_every")
         if self.video_every < 0:
             raise ValueError(f"video_every must be >= 0, got {self.video_every}")
         self.agent_config.validate()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from mbrl.models import FitSettings, MLPDynamics, ProbabilisticEnsemble
+from mbrl.util.config import require_positive
 
 
 class ModelKind(str, Enum):
@@ -58,9 +59,8 @@ class DynamicsModelConfig:
         if self.kind == ModelKind.ensemble and self.weight_decay:
             raise ValueError("model.weight_decay applies to the mlp model; the ensemble uses "
                              "PETS's per-layer weight decays")
-        for name in ("batch_size", "max_epochs", "patience", "num_particles"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "batch_size", "max_epochs", "patience",
+                         "num_particles", prefix="model.")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"model.validation_fraction must be in [0, 1), got "
                              f"{self.validation_fraction}")

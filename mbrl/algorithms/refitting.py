@@ -27,16 +27,15 @@ from mbrl.algorithms.models import ModelKind, build_dynamics_model, fit_settings
 from mbrl.data import EnvStepper, ReplayBuffer
 from mbrl.envs import make_task
 from mbrl.policies import RandomPolicy
+from mbrl.util.config import require_positive
 
 
 def validate_refitting(config: Any) -> None:
     """The settings every refitting run has (``random_steps``, ``refit_every``, ``model``):
     refused with the field's name before a run folder exists."""
     make_task(config.task)
-    for name in ("total_steps", "refit_every", "eval_every", "eval_episodes",
-                 "checkpoint_every"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+    require_positive(config, "total_steps", "refit_every", "eval_every",
+                     "eval_episodes", "checkpoint_every")
     if config.random_steps < 2:
         raise ValueError(f"random_steps must be >= 2 (the model needs data), got "
                          f"{config.random_steps}")

@@ -25,6 +25,14 @@ from omegaconf.errors import OmegaConfBaseException
 T = TypeVar("T")
 
 
+def require_positive(config: Any, *names: str, prefix: str = "") -> None:
+    """Refuse any of the integer settings ``names`` of ``config`` below 1, naming it (with
+    ``prefix``, e.g. ``"model."``, as the user writes it)."""
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{prefix}{name} must be >= 1, got {getattr(config, name)}")
+
+
 def load_config(schema: type[T], preset: str | os.PathLike | None = None,
                 overrides: list[str] | tuple[str, ...] = ()) -> T:
     """Defaults of ``schema`` <- preset YAML file <- ``key=value`` overrides, as a dataclass."""
