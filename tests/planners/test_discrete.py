@@ -99,14 +99,16 @@ def test_mpc_acts_with_indices_a_discrete_env_accepts():
     env.step(action)
 
 
-def test_categorical_cem_plans_cartpole_through_a_learned_ensemble():
+def test_categorical_cem_and_mcts_plan_cartpole_through_a_learned_ensemble():
     """A small ensemble fitted to random CartPole data, planned through by MPC with categorical
-    CEM (TS-inf particles): the pole stays up far longer than under random actions."""
+    CEM (TS-inf particles) and by tree search over its mean member (DiscreteActionModel): the
+    pole stays up far longer than under random actions."""
     from mbrl.algorithms.planning import build_problem
     from mbrl.data import ReplayBuffer, collect
     from mbrl.envs import make_task
     from mbrl.models import FitSettings, ProbabilisticEnsemble
     from mbrl.policies import RandomPolicy
+    from planners import MCTS, DiscreteActionModel, MCTSPolicy
 
     task = make_task("CartPole-v1")
     buffer = ReplayBuffer(5000, task.obs_dim, task.act_dim)
@@ -122,5 +124,21 @@ def test_categorical_cem_plans_cartpole_through_a_learned_ensemble():
     problem = build_problem(task, dynamics, horizon=15, num_particles=3)
     assert problem.is_discrete
     policy = MPC(CategoricalCEM(100, 10, 3, seed=0), problem)
-    result = collect(task.make_env(), policy, episodes=1, seed=1)
-    assert result.episode_lengths[0] >= 150 > 5 * np.mean(random.episode_lengths)
+    result = collect(task.make_env(), policy, steps=150, seed=1)
+    assert result.episode_lengths == [] and 150 > 5 * np.mean(random.episode_lengths)  # up
+
+    def mean_member(states, actions):
+        return model.sample_next(model.elite_members()[0], states.float(), actions.float(), None)
+
+    tree = MCTSPolicy(MCTS(num_simulations=20, max_depth=10, seed=0),
+                      DiscreteActionModel(mean_member, task.reward_fn, [[0.0], [1.0]],
+                                          task.termination_fn, dtype=torch.float32))
+    env = task.make_env()
+    obs, _ = env.reset(seed=1)
+    steps_up = 0
+    while steps_up < 100:
+        obs, _, terminated, truncated, _ = env.step(tree.act(obs))
+        if terminated or truncated:
+            break
+        steps_up += 1
+    assert steps_up == 100  # 5x a random episode's length
