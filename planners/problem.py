@@ -60,6 +60,11 @@ class Problem:
     states of the state's own size fixes S for this problem, and later states of another size
     are rejected the same way.
 
+    **Discrete actions.** With ``num_actions`` K (build it with :meth:`Problem.discrete`) an
+    action is an index in ``0 .. K-1``, a float ``[B, 1]`` column for the dynamics and the
+    reward, with bounds ``[0]`` and ``[K-1]``; ``CategoricalCEM``, ``RandomShooting`` and MPC
+    plan it, the continuous planners refuse it.
+
     ``compile=True`` runs the whole evaluation (H model steps, rewards, terminations) through
     ``torch.compile`` as one fused program: for small analytic or learned torch models, where
     per-op overhead dominates, it is several times faster, after a one-off compilation of

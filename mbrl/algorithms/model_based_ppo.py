@@ -137,7 +137,7 @@ class ModelBasedPPORun(RefittingAgentRun):
         self.restart_rng = self.seeds.numpy("restarts", self.env_steps)
         self.dynamics.generator = self.seeds.torch("imagination", self.env_steps)
         validation_starts = self.real_states(config.validation_starts)
-        best = self.validation_returns(validation_starts)
+        reference = self.validation_returns(validation_starts)  # [E], at the last check
         improved, metrics = 1.0, {}
         for update in range(1, config.max_updates + 1):
             agent.begin_update(self.env_steps / config.total_steps)
@@ -152,12 +152,12 @@ class ModelBasedPPORun(RefittingAgentRun):
             agent.after_update(rollout)
             if update % config.validate_every == 0:
                 returns = self.validation_returns(validation_starts)
-                improved = float((returns > best).double().mean())
+                improved = float((returns > reference).double().mean())
                 if improved < config.validation_threshold:
                     break
-                best = returns
+                reference = returns
         self.phase_metrics = {**metrics, "policy_updates": update, "improved_fraction": improved,
-                              "validation_return": float(best.mean())}
+                              "validation_return": float(reference.mean())}
 
     @torch.no_grad()
     def validation_returns(self, starts: Tensor) -> Tensor:
