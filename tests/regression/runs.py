@@ -33,6 +33,9 @@ RUNS: dict[str, tuple[str, str, list[str], list[str]]] = {
     "mlp_inverted_pendulum_value": ("experiments.run_mbrl", "inverted_pendulum", [
         "episodes=2", "episode_steps=40", "planner.mppi.num_samples=100",
         "planner.mppi.iterations=2",
+        # the preset's MPPI settings when this was recorded
+        "planner.mppi.control_cost=true", "planner.mppi.normalize=false",
+        "planner.mppi.temperature=1.0",
         "model.max_epochs=5", "terminal_value.rounds=2", "terminal_value.epochs_per_round=2"],
         ["episodes"]),
     "ppo_cartpole": ("experiments.train_agent", "ppo_cartpole", [
