@@ -63,3 +63,15 @@ def test_preset_balances_the_inverted_pendulum_within_3000_steps(tmp_path):
                          ["progress=false", "total_steps=3000", f"output_dir={tmp_path}"])
     run = MBPORun.start(config).run()
     assert max(r["eval_return"] for r in run.evaluations()) >= 950
+
+
+def test_nan_from_the_model_names_the_algorithm_step_and_rows(tmp_path):
+    import torch
+
+    from planners import NonFiniteModelOutput
+
+    run = MBPORun.start(tiny(tmp_path, 120))
+    run.model_env.dynamics = lambda states, actions: torch.full_like(states, float("nan"))
+    with pytest.raises(NonFiniteModelOutput, match=r"MBPO at env step 60: dynamics returned "
+                                                   r"NaN/Inf for 240 of 240 rows"):
+        run.run()

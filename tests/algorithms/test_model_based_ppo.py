@@ -78,3 +78,14 @@ def test_preset_balances_the_inverted_pendulum_within_5000_steps(tmp_path):
                          ["progress=false", f"output_dir={tmp_path}"])
     run = ModelBasedPPORun.start(config).run()
     assert max(r["eval_return"] for r in run.evaluations()) >= 950
+
+
+def test_nan_from_the_model_names_the_algorithm_step_and_rows(tmp_path):
+    from planners import NonFiniteModelOutput
+
+    run = ModelBasedPPORun.start(tiny(tmp_path, 120))
+    run.model_env.dynamics = lambda states, actions: torch.full_like(states, float("nan"))
+    with pytest.raises(NonFiniteModelOutput,
+                       match=r"model-based ppo at env step 60, update 1: dynamics returned "
+                             r"NaN/Inf for 16 of 16 rows at model step 0"):
+        run.run()
