@@ -20,6 +20,7 @@ continues the same trajectory of results (:mod:`mbrl.runs.harness`).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -38,6 +39,7 @@ from mbrl.models.value import StateValue, fit_state_value
 from mbrl.policies import RandomPolicy
 from mbrl.runs import Run
 from planners import MPC
+from planners.problem import ValueFn
 
 VERSIONS = ("0.5", "1.0", "1.5")
 
@@ -75,6 +77,9 @@ class TerminalValueConfig:
     pessimism: float = 0.0  # the planner sees mean - pessimism * std over the members
     # continue every refit from the last one's weights; False starts each from fresh weights
     warm_start: bool = True
+    # add this multiple of the task's shaping potential (TaskSpec.potential) to the terminal
+    # value, learned or not (enabled=false): potential-based shaping of a sparse reward
+    potential_scale: float = 0.0
 
     def validate(self) -> None:
         if not (0.0 < self.discount <= 1.0 and 0.0 <= self.lam <= 1.0):
@@ -88,6 +93,9 @@ class TerminalValueConfig:
         if self.pessimism and self.ensemble_size == 1:
             raise ValueError("terminal_value.pessimism needs ensemble_size >= 2: one member has "
                              "no spread")
+        if not (self.potential_scale >= 0 and math.isfinite(self.potential_scale)):
+            raise ValueError("terminal_value.potential_scale must be finite and >= 0, got "
+                             f"{self.potential_scale}")
 
 
 @dataclass
@@ -95,13 +103,15 @@ class MBRLConfig:
     """The MPC loop: a task, a learned dynamics model, a planner and its schedule."""
 
     EXTENDABLE: ClassVar[frozenset[str]] = frozenset({"episodes", "progress", "output_dir",
-                                                       "video_every"})
+                                                       "video_every", "stop_at_return"})
 
     task: str = "CartPoleSwingUp"  # a registered task (mbrl.envs.list_tasks())
     seed: int = 0  # run seed: every random draw derives from it
     random_episodes: int = 1  # episodes of uniform random actions before the first fit
     episodes: int = 15  # MPC episodes after them
     episode_steps: int | None = None  # cap on episode length; None keeps the task's
+    # end the run at the first MPC episode whose return reaches this (None: run all episodes)
+    stop_at_return: float | None = None
     # MBRL version (module docstring): 0.5 fit once to the random data; 1.0 open-loop plans
     # (replan_every = horizon); 1.5 MPC
     version: str = "1.5"
@@ -127,6 +137,9 @@ class MBRLConfig:
             raise ValueError(f"episode_steps must be >= 1 or null, got {self.episode_steps}")
         if self.video_every < 0:
             raise ValueError(f"video_every must be >= 0, got {self.video_every}")
+        if self.terminal_value.potential_scale and task.potential is None:
+            raise ValueError(f"terminal_value.potential_scale needs a task with a shaping "
+                             f"potential; {self.task} declares none")
         if self.mirror_data and task.mirror is None:
             raise ValueError(f"mirror_data needs a task with a mirror symmetry; {self.task} "
                              "declares none")
@@ -179,12 +192,23 @@ class MBRLRun(Run):
                       if value_config.enabled else None)
         self.value_optimizer = (None if self.value is None else torch.optim.Adam(
             self.value.parameters(), lr=value_config.learning_rate, fused=True))
+        shaped = bool(value_config.potential_scale)
         problem = build_problem(task, self.dynamics, config.planner.horizon,
-                                self.dynamics.num_particles, self.value,
-                                value_config.discount if value_config.enabled else 1.0)
+                                self.dynamics.num_particles, self.terminal_value_fn(),
+                                value_config.discount if value_config.enabled or shaped else 1.0)
         replan_every = (config.planner.horizon if config.version == "1.0"
                         else config.planner.replan_every)
         self.mpc = MPC(build_planner(config.planner), problem, replan_every)
+
+    def terminal_value_fn(self) -> ValueFn | None:
+        """What the planner adds at the horizon: the learned value, ``potential_scale`` times
+        the task's potential, their sum, or None."""
+        scale, potential = self.config.terminal_value.potential_scale, self.task.potential
+        if not scale:
+            return self.value
+        if self.value is None:
+            return lambda states: scale * potential(states)
+        return lambda states: self.value(states) + scale * potential(states)
 
     def folder_name(self) -> str:
         version = "" if self.config.version == "1.5" else f"-mbrl{self.config.version}"
@@ -217,6 +241,8 @@ class MBRLRun(Run):
             bar.set_postfix(ret=f"{returns:.1f}", steps=self.env_steps)
             tqdm.write(f"episode {row['episode']:3d} {'mpc' if mpc else 'random':6s} return "
                        f"{returns:9.2f}  length {steps:4d}  model val mse {val_mse:.4f}")
+            if mpc and config.stop_at_return is not None and returns >= config.stop_at_return:
+                break
         bar.close()
 
     def run_episode(self, mpc: bool) -> tuple[float, int, float]:

@@ -51,11 +51,22 @@ def cartpole_termination(next_obs: Tensor) -> Tensor:
     return (x.abs() > CARTPOLE_X_THRESHOLD) | (theta.abs() > CARTPOLE_THETA_THRESHOLD)
 
 
+def acrobot_tip_height(obs: Tensor) -> Tensor:
+    """Acrobot-v1: the free end's height ``-cos(t1) - cos(t1 + t2)`` in link lengths, -2 hanging
+    to 2 upright (observation ``[cos t1, sin t1, cos t2, sin t2, dt1, dt2]``)."""
+    cos1, sin1, cos2, sin2 = obs[:, 0], obs[:, 1], obs[:, 2], obs[:, 3]
+    return -cos1 - (cos1 * cos2 - sin1 * sin2)
+
+
 def acrobot_termination(next_obs: Tensor) -> Tensor:
-    """Acrobot-v1: the free end above the bar, ``-cos(t1) - cos(t1 + t2) > 1`` (observation
-    ``[cos t1, sin t1, cos t2, sin t2, dt1, dt2]``)."""
-    cos1, sin1, cos2, sin2 = next_obs[:, 0], next_obs[:, 1], next_obs[:, 2], next_obs[:, 3]
-    return -cos1 - (cos1 * cos2 - sin1 * sin2) > 1.0
+    """Acrobot-v1: the free end above the bar, tip height > 1."""
+    return acrobot_tip_height(next_obs) > 1.0
+
+
+def acrobot_potential(obs: Tensor) -> Tensor:
+    """Acrobot-v1 shaping potential: tip height - 1, in [-3, 0] on non-goal states and 0 at the
+    goal's absorbing state, so shaping never makes waiting below the bar beat reaching it."""
+    return acrobot_tip_height(obs) - 1.0
 
 
 def acrobot_reward(obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:

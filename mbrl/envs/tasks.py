@@ -59,6 +59,7 @@ class TaskSpec:
     observation_fn: ObservationFn | None = None
     observation_sensors: tuple[tuple[str, str, str], ...] = ()
     mirror: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    potential: Callable[[Tensor], Tensor] | None = None
 
     def make_env(self, render_mode: str | None = None, max_episode_steps: int | None = None,
                  **kwargs: Any) -> gym.Env:
@@ -127,7 +128,7 @@ _TASKS: dict[str, TaskSpec] = {
         TaskSpec("CartPole-v1", "CartPole-v1", rewards.cartpole_reward,
                  rewards.cartpole_termination, 500, notes="discrete actions {0, 1}"),
         TaskSpec("Acrobot-v1", "Acrobot-v1", rewards.acrobot_reward, rewards.acrobot_termination,
-                 500, notes="discrete torques {-1, 0, 1}"),
+                 500, notes="discrete torques {-1, 0, 1}", potential=rewards.acrobot_potential),
         TaskSpec("MountainCarContinuous-v0", "MountainCarContinuous-v0",
                  rewards.mountain_car_reward, rewards.mountain_car_termination, 999),
         TaskSpec("InvertedPendulum-v5", "InvertedPendulum-v5", rewards.inverted_pendulum_reward,

@@ -354,3 +354,34 @@ def test_mbrl_versions_are_settings_of_the_loop(tmp_path):
     with pytest.raises(ValueError, match="version must be one of"):
         run_mbrl(load_config(MBRLConfig, None, ["version=2.0",
                                                 f"output_dir={tmp_path / 'bad'}"]))
+
+
+def test_potential_shaping_is_the_terminal_value_and_a_run_stops_at_its_goal_return(tmp_path):
+    """``terminal_value.potential_scale`` plans with scale x the task's potential at the horizon
+    (added to a learned value when there is one); ``stop_at_return`` ends a run at its first MPC
+    episode reaching that return, and a resumed run may drop it."""
+    def config(root, episodes, *extra):
+        return load_config(MBRLConfig, None, [
+            "task=Acrobot-v1", f"episodes={episodes}", "episode_steps=8", "progress=false",
+            "model.hidden_size=16", "model.num_layers=2", "model.max_epochs=2",
+            "planner.name=categorical_cem", "planner.horizon=3",
+            "planner.categorical_cem.population=20", "planner.categorical_cem.elites=4",
+            "terminal_value.potential_scale=10", f"output_dir={root}", *extra])
+
+    run = MBRLRun(config(tmp_path, 1))
+    states = torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0, 0.0, 0.0]])
+    torch.testing.assert_close(run.mpc.problem.terminal_value(states),
+                               torch.tensor([-30.0, -10.0]))  # hanging, and horizontal
+    assert run.mpc.problem.discount == 0.99
+    learned = MBRLRun(config(tmp_path, 1, "terminal_value.enabled=true"))
+    torch.testing.assert_close(learned.mpc.problem.terminal_value(states),
+                               learned.value(states) + torch.tensor([-30.0, -10.0]))
+    folder, returns = run_mbrl(config(tmp_path / "stop", 4, "stop_at_return=-8"))
+    assert returns == [-8.0, -8.0]  # every 8-step episode scores -8: stop after the first MPC
+    _, resumed = run_mbrl(config(tmp_path / "stop", 4, "stop_at_return=null"), folder.root)
+    assert resumed[:2] == returns and len(resumed) == 5
+    assert_config_error(tmp_path / "bad", "potential_scale needs a task with a shaping potential",
+                        "terminal_value.potential_scale=1")
+    assert_config_error(tmp_path / "bad", "potential_scale must be finite and >= 0",
+                        "task=Acrobot-v1", "planner.name=categorical_cem",
+                        "terminal_value.potential_scale=-1")

@@ -110,3 +110,12 @@ def test_acrobot_termination_matches_the_env_on_states_random_play_never_reaches
     assert 50 < sum(expected) < 450 and (got == np.array(expected)).all()
     assert (rewards.acrobot_reward(obs, torch.zeros(500, 1), obs).numpy()
             == np.where(expected, 0.0, -1.0)).all()
+    potential = rewards.acrobot_potential(obs).numpy()
+    assert (potential[~np.array(expected)] <= 0).all() and potential.min() >= -3.0
+
+
+def test_shaping_potentials_are_declared_only_where_a_sparse_reward_needs_one():
+    from mbrl.envs import list_tasks, make_task
+
+    assert [name for name in list_tasks() if make_task(name).potential is not None] == [
+        "Acrobot-v1"]
