@@ -8,6 +8,8 @@
     mbrl plan --task Reacher-v5 --planner mppi --episodes 1 --video reacher.mp4
     mbrl eval runs/ppo-CartPole-v1-s0-20261202-101010 --episodes 10 --video
     mbrl plot runs/ppo-CartPole-v1-* runs/sac-CartPole-v1-* --out plots/cartpole
+    mbrl sweep pets --preset pets_inverted_pendulum --seeds 0 1 2 --grid planner.horizon=20,30
+    mbrl sweep sac --preset sac_pendulum --address HEAD:6379 --out /shared/sweeps/sac
     mbrl tasks [--check Swimmer-v5] [--import my_tasks]
     mbrl presets
 
@@ -124,6 +126,55 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def sweep_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mbrl sweep", description="A grid of configs x seeds, every trial a run in its own "
+        "folder, as Ray tasks (mbrl.runs.sweep); sweeping again into the same folder skips "
+        "finished trials and resumes interrupted ones.")
+    parser.add_argument("algo", choices=sorted(TRAIN))
+    parser.add_argument("--preset", help="the job's preset (none: the config's defaults)")
+    parser.add_argument("--task")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                        help="a config field and its values (repeat for a product)")
+    parser.add_argument("--address", help="a Ray cluster, HOST:PORT (default: this machine)")
+    parser.add_argument("--cpus-per-trial", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="sweep folder (default: sweeps/ALGO-PRESET)")
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE", help="a module registering your tasks (every trial "
+                        "imports it)")
+    parser.add_argument("overrides", nargs="*", help="key=value for every trial")
+    return parser
+
+
+def sweep(argv: list[str]) -> int:
+    """``mbrl sweep ALGO ...``: a grid of configs x seeds as Ray tasks, resumable."""
+    args = sweep_parser().parse_intermixed_args(argv)
+    from mbrl.runs.sweep import SweepFailed, expand_grid, parse_grid
+    from mbrl.runs.sweep import sweep as run_sweep
+    from mbrl.util.cli import preset_path
+
+    job = TRAIN[args.algo].JOB
+    preset = args.preset if args.preset is not None else (
+        None if args.algo in AGENTS else job.default_preset)
+    path = None if preset in (None, "none") else preset_path(preset, job.presets)
+    fixed = [*([f"task={args.task}"] if args.task else []), *args.overrides,
+             *([f"algo={args.algo}"] if args.algo in AGENTS else [])]
+    trials = expand_grid(parse_grid(args.grid), args.seeds)
+    out = args.out or Path("sweeps") / f"{args.algo}-{preset or 'default'}"
+    try:
+        table = run_sweep(job.run_class, path, trials, out, fixed, args.address,
+                          args.cpus_per_trial, imports=args.imports)
+    except SweepFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"out": str(out), "trials": len(trials), "configs": table}, indent=1))
+    return 0
+
+
 def plot(args: argparse.Namespace) -> int:
     from mbrl.runs.compare import compare
 
@@ -165,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                   "[key=value ...] (mbrl train ALGO --help for the fields)", file=sys.stderr)
             return 2
         return train(argv[1], argv[2:])
+    if argv[:1] == ["sweep"]:  # its own parser: overrides may come between the options
+        return sweep(argv[1:])
     parser = argparse.ArgumentParser(prog="mbrl", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--import", dest="imports", action="append", default=[],
@@ -190,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     plotting = commands.add_parser("plot", help="compare runs: mean and 95%% bootstrap band")
     plotting.add_argument("runs", nargs="+", type=Path)
     plotting.add_argument("--out", type=Path, default=Path("plots"))
+    commands.add_parser("sweep", help="a grid of configs x seeds as Ray tasks: mbrl sweep ALGO "
+                        "--help")
     listing = commands.add_parser("tasks", help="list the tasks, or check one")
     listing.add_argument("--check", metavar="TASK")
     listing.add_argument("--steps", type=int, default=1000)

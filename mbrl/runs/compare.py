@@ -73,13 +73,17 @@ def interquartile_mean(values: np.ndarray) -> float:
     return float(ordered[cut:len(ordered) - cut].mean())
 
 
-def compare(runs: list[str | Path], out: str | Path, seed: int = 0) -> dict[str, dict]:
+def compare(runs: list[str | Path], out: str | Path, seed: int = 0,
+            labels: list[str] | None = None) -> dict[str, dict]:
     """Plot and tabulate ``runs`` into the folder ``out``: ``returns_vs_env_steps.png``,
-    ``returns_vs_seconds.png`` and ``summary.csv``; returns the table by group."""
+    ``returns_vs_seconds.png`` and ``summary.csv``; returns the table by group. ``labels``
+    (one per run) names the groups instead of the folder names (a sweep's configs)."""
+    if labels is not None and len(labels) != len(runs):
+        raise ValueError(f"compare got {len(labels)} labels for {len(runs)} runs")
     curves = [read_curve(run) for run in runs]
     groups: dict[str, list[Curve]] = {}
-    for curve in curves:
-        groups.setdefault(curve.label, []).append(curve)
+    for index, curve in enumerate(curves):
+        groups.setdefault(curve.label if labels is None else labels[index], []).append(curve)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
