@@ -4,6 +4,7 @@
     mbrl train sac --task Pendulum-v1 total_steps=20000
     mbrl train ppo --preset ppo_cartpole
     mbrl train mb-ppo --preset mb_ppo_inverted_pendulum
+    mbrl train a3c --preset a3c_cartpole workers=2
     mbrl train latent
     mbrl plan --task Reacher-v5 --planner mppi --episodes 1 --video reacher.mp4
     mbrl eval runs/ppo-CartPole-v1-s0-20261202-101010 --episodes 10 --video
@@ -28,6 +29,7 @@ from pathlib import Path
 from experiments import (
     latent_world_model,
     run_mbrl,
+    train_a3c,
     train_agent,
     train_dyna_q,
     train_mbpo,
@@ -36,7 +38,7 @@ from experiments import (
 
 AGENTS = ("ppo", "a2c", "reinforce", "sac")
 TRAIN = {"pets": run_mbrl, "latent": latent_world_model, "dyna-q": train_dyna_q,
-         "mbpo": train_mbpo, "mb-ppo": train_model_based_ppo,
+         "mbpo": train_mbpo, "mb-ppo": train_model_based_ppo, "a3c": train_a3c,
          **dict.fromkeys(AGENTS, train_agent)}
 
 
@@ -203,7 +205,8 @@ def presets(args: argparse.Namespace) -> int:
 
     for name, module in (("pets", run_mbrl), ("agents", train_agent),
                          ("latent", latent_world_model), ("dyna-q", train_dyna_q),
-                         ("mbpo", train_mbpo), ("mb-ppo", train_model_based_ppo)):
+                         ("mbpo", train_mbpo), ("mb-ppo", train_model_based_ppo),
+                         ("a3c", train_a3c)):
         print(f"{name}: {', '.join(preset_names(module.JOB.presets))}")
     return 0
 

@@ -55,6 +55,12 @@ class A2C(OnPolicyAgent):
         self.config = config
 
     def update(self, rollout: Rollout) -> dict[str, float]:
+        loss, metrics = self.loss(rollout)
+        return {**metrics, "grad_norm": float(self._step(loss))}
+
+    def loss(self, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
+        """Policy loss + ``value_coef`` x value loss - ``entropy_coef`` x entropy on one
+        rollout, and its parts (A3C's workers backpropagate it themselves)."""
         cfg = self.config
         values, next_values = self.values(rollout)
         if cfg.advantage == "gae":
@@ -73,7 +79,6 @@ class A2C(OnPolicyAgent):
         policy_loss = -(dist.log_prob(actions) * advantages).mean()
         value_loss = (value - targets).square().mean()
         entropy = dist.entropy().mean()
-        grad_norm = float(self._step(policy_loss + cfg.value_coef * value_loss
-                                     - cfg.entropy_coef * entropy))
-        return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
-                "entropy": entropy.item(), "grad_norm": grad_norm}
+        loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+        return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
+                      "entropy": entropy.item()}

@@ -135,16 +135,32 @@ class OnPolicyAgent:
     def _step(self, loss: Tensor) -> Tensor:
         """One optimiser step on ``loss``; returns the gradient norm before clipping. A NaN/Inf
         loss or gradient raises :class:`~mbrl.util.errors.TrainingDiverged` before the step."""
-        name = type(self).__name__
-        check_finite_loss(name, f"optimiser step {self.steps}", loss.item(), self.last_loss)
+        check_finite_loss(type(self).__name__, f"optimiser step {self.steps}", loss.item(),
+                          self.last_loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        return self._clip_and_step(loss.item())
+
+    def apply_gradients(self, gradients: list[Tensor], loss: float) -> Tensor:
+        """One optimiser step with ``gradients`` (one per parameter, computed elsewhere on the
+        loss ``loss``: A3C's workers), clipped and checked as :meth:`_step` does."""
+        check_finite_loss(type(self).__name__, f"optimiser step {self.steps}", loss,
+                          self.last_loss)
+        parameters = list(self.policy.parameters())
+        if len(gradients) != len(parameters):
+            raise ValueError(f"got {len(gradients)} gradients for {len(parameters)} parameters")
+        for parameter, gradient in zip(parameters, gradients, strict=True):
+            parameter.grad = gradient
+        return self._clip_and_step(loss)
+
+    def _clip_and_step(self, loss: float) -> Tensor:
+        name = type(self).__name__
         norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
                                               self.max_grad_norm or float("inf"))
         check_finite_loss(f"{name} (gradient norm)", f"optimiser step {self.steps}",
                           float(norm), self.last_loss)
         self.optimizer.step()
-        self.steps, self.last_loss = self.steps + 1, loss.item()
+        self.steps, self.last_loss = self.steps + 1, loss
         return norm.detach()
 
     @torch.no_grad()
