@@ -4,6 +4,8 @@
     python -m experiments.model_vs_model_free --pair mbpo_pendulum
     python -m experiments.model_vs_model_free --pair dyna_cartpole
     python -m experiments.model_vs_model_free --pair mb_ppo_inverted_pendulum
+    python -m experiments.model_vs_model_free --pair mb_ppo_pendulum      # curves to 20k steps
+    python -m experiments.model_vs_model_free --pair a3c_cartpole         # A3C beside A2C
 
 Each pair names the model-based job and preset (``experiments/presets/mbpo/``,
 ``experiments/presets/model_based_ppo/``), the model-free preset
@@ -19,7 +21,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from experiments import train_mbpo, train_model_based_ppo
+from experiments import train_a3c, train_mbpo, train_model_based_ppo
 from experiments.presets import AGENT_PRESETS
 from mbrl.algorithms.model_free import AgentRun, AgentRunConfig
 from mbrl.runs.compare import compare
@@ -27,6 +29,7 @@ from mbrl.util.config import load_config
 
 RESULTS = Path(__file__).parent / "results"
 # pair -> ((model-based job, preset, steps), (model-free preset, steps, overrides), threshold)
+# and, for a pair of two model-free algorithms, the names of the two sides in the JSON
 PAIRS = {
     "mbpo_inverted_pendulum": ((train_mbpo, "mbpo_inverted_pendulum", 3000),
                                ("sac_inverted_pendulum", 20000, []), 950.0),
@@ -35,6 +38,10 @@ PAIRS = {
                       400.0),
     "mb_ppo_inverted_pendulum": ((train_model_based_ppo, "mb_ppo_inverted_pendulum", 5000),
                                  ("ppo_inverted_pendulum", 40000, ["eval_every=2000"]), 950.0),
+    "mb_ppo_pendulum": ((train_model_based_ppo, "mb_ppo_pendulum", 20000),
+                        ("ppo_pendulum", 20000, ["eval_every=1000"]), -200.0),
+    "a3c_cartpole": ((train_a3c, "a3c_cartpole", 200000), ("a2c_cartpole", 200000, []), 475.0,
+                     ("a3c", "a2c")),
 }
 
 
@@ -63,13 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--output-dir", default=None, help="run folders (default: a temp dir)")
     args = parser.parse_args(argv)
-    (job, based, based_steps), (free, free_steps, extra), threshold = PAIRS[args.pair]
+    (job, based, based_steps), (free, free_steps, extra), threshold, *names = PAIRS[args.pair]
+    first, second = names[0] if names else ("model_based", "model_free")
     output = args.output_dir or tempfile.mkdtemp()
     result = {"pair": args.pair, "threshold": threshold, "seeds": args.seeds}
     folders = []
     for kind, kind_job, preset, steps, overrides in (
-            ("model_based", job, based, based_steps, []),
-            ("model_free", None, free, free_steps, extra)):
+            (first, job, based, based_steps, []),
+            (second, None, free, free_steps, extra)):
         runs = []
         for seed in args.seeds:
             runs.append(run_one(kind_job, preset, steps, seed, output, overrides))

@@ -1,7 +1,6 @@
 """PETS planning step and ensemble training throughput against mbrl-lib, in one process.
 
-mbrl-lib's top-level package is also named ``mbrl``, so it is installed apart and imported
-under the alias ``mbrl_lib`` before our package is imported:
+mbrl-lib is installed apart (``experiments/benchmarks/mbrl_lib_peer.py``):
 
     pip install --no-deps --target .bench/mbrl-lib mbrl==0.2.0 && pip install hydra-core==1.3.8
     python -m experiments.benchmarks.pets_vs_mbrl_lib
@@ -20,32 +19,10 @@ Results go to ``results/pets_vs_mbrl_lib.json``.
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
+from experiments.benchmarks.mbrl_lib_peer import import_mbrl_lib
 
-PEER_DIR = Path(__file__).resolve().parents[2] / ".bench" / "mbrl-lib"
-
-
-def _import_mbrl_lib() -> dict:
-    """Import mbrl-lib from ``PEER_DIR`` and move its modules to ``mbrl_lib.*``."""
-    if "mbrl" in sys.modules:
-        raise RuntimeError("import this benchmark before anything imports our mbrl package")
-    if not (PEER_DIR / "mbrl").is_dir():
-        raise SystemExit(f"mbrl-lib is not installed in {PEER_DIR}; see the module docstring")
-    wanted = {"models": "mbrl.models", "planning": "mbrl.planning", "types": "mbrl.types",
-              "replay_buffer": "mbrl.util.replay_buffer"}
-    sys.path.insert(0, str(PEER_DIR))
-    try:
-        modules = {key: importlib.import_module(name) for key, name in wanted.items()}
-    finally:
-        sys.path.remove(str(PEER_DIR))
-    for name in [n for n in sys.modules if n == "mbrl" or n.startswith("mbrl.")]:
-        sys.modules["mbrl_lib" + name[len("mbrl"):]] = sys.modules.pop(name)
-    return modules
-
-
-PEER = _import_mbrl_lib()
+PEER = import_mbrl_lib({"models": "mbrl.models", "planning": "mbrl.planning",
+                        "types": "mbrl.types", "replay_buffer": "mbrl.util.replay_buffer"})
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
