@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -86,23 +87,29 @@ def test_mbrl_sweep_runs_trials_on_ray_aggregates_and_skips_finished_ones(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_sweep_runs_through_a_two_node_ray_cluster(tmp_path, capsys):
+def test_a_sweep_runs_through_a_two_node_ray_cluster(tmp_path):
     """``ray start --head`` and a second ``ray start --address`` on this machine: the sweep
-    goes to the cluster with ``--address`` and its trials use both nodes' CPUs."""
+    goes to the cluster with ``--address`` and its trials use both nodes' CPUs. Every process
+    uses Ray's token authentication (the head writes the token to ``~/.ray/auth_token``)."""
     pytest.importorskip("ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
     ray = shutil.which("ray", path=str(sys.executable.rsplit("/", 1)[0])) or "ray"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     address = f"127.0.0.1:{port}"
-    env_cpus = ["--num-cpus", "1", "--include-dashboard", "false"]
-    subprocess.run([ray, "start", "--head", "--port", str(port), *env_cpus], check=True)
+    env_cpus = ["--num-cpus", "1", "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run([ray, "start", "--head", "--port", str(port), *env_cpus], check=True, env=env)
     try:
-        subprocess.run([ray, "start", "--address", address, "--num-cpus", "1"], check=True)
+        subprocess.run([ray, "start", "--address", address, "--num-cpus", "1",
+                        "--disable-usage-stats"], check=True, env=env)
         out = tmp_path / "cluster"
-        assert main(["sweep", "pets", "--preset", "none", "--seeds", "0", "1",
-                     "--address", address, "--out", str(out), "episodes=1", *TINY]) == 0
-        assert json.loads(capsys.readouterr().out)["trials"] == 2
+        result = subprocess.run(
+            [sys.executable, "-m", "experiments.command", "sweep", "pets", "--preset", "none",
+             "--seeds", "0", "1", "--address", address, "--out", str(out), "episodes=1",
+             *TINY], capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads(result.stdout)["trials"] == 2
         assert len(list(out.glob(f"*/{DONE}"))) == 2
     finally:
-        subprocess.run([ray, "stop", "--force"], check=False)
+        subprocess.run([ray, "stop", "--force"], check=False, env=env)
