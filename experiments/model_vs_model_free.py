@@ -40,7 +40,7 @@ PAIRS = {
                                  ("ppo_inverted_pendulum", 40000, ["eval_every=2000"]), 950.0),
     "mb_ppo_pendulum": ((train_model_based_ppo, "mb_ppo_pendulum", 20000),
                         ("ppo_pendulum", 20000, ["eval_every=1000"]), -200.0),
-    "a3c_cartpole": ((train_a3c, "a3c_cartpole", 200000), ("a2c_cartpole", 200000, []), 475.0,
+    "a3c_cartpole": ((train_a3c, "a3c_cartpole", 60000), ("a2c_cartpole", 60000, []), 475.0,
                      ("a3c", "a2c")),
 }
 

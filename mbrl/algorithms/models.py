@@ -36,6 +36,8 @@ class DynamicsModelConfig:
     max_epochs: int = 50  # epochs per fit (early stopping may end it sooner)
     patience: int = 5  # epochs without validation improvement before a fit stops
     validation_fraction: float = 0.1  # share of the buffer held out for early stopping
+    # optimiser steps per epoch at least: on small data an epoch repeats passes (1: one pass)
+    min_updates_per_epoch: int = 20
     ensemble_size: int = 5  # members of the ensemble
     num_elites: int = 5  # members planned through (lowest validation error)
     probabilistic: bool = True  # Gaussian heads (NLL) rather than deterministic members (MSE)
@@ -59,7 +61,7 @@ class DynamicsModelConfig:
         if self.kind == ModelKind.ensemble and self.weight_decay:
             raise ValueError("model.weight_decay applies to the mlp model; the ensemble uses "
                              "PETS's per-layer weight decays")
-        require_positive(self, "batch_size", "max_epochs", "patience",
+        require_positive(self, "batch_size", "max_epochs", "patience", "min_updates_per_epoch",
                          "num_particles", prefix="model.")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"model.validation_fraction must be in [0, 1), got "
@@ -81,4 +83,5 @@ def build_dynamics_model(config: DynamicsModelConfig, obs_dim: int, act_dim: int
 def fit_settings(config: DynamicsModelConfig) -> FitSettings:
     """The settings of every fit of the model ``config`` describes."""
     return FitSettings(batch_size=config.batch_size, max_epochs=config.max_epochs,
-                       patience=config.patience, validation_fraction=config.validation_fraction)
+                       patience=config.patience, validation_fraction=config.validation_fraction,
+                       min_updates_per_epoch=config.min_updates_per_epoch)
