@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from experiments.benchmarks.common import write_results
 from experiments.presets import AGENT_PRESETS
 from mbrl.runs.sweep import expand_grid, run_trial, sweep
@@ -37,7 +39,7 @@ def main() -> None:
     started = time.perf_counter()
     for trial in trials:
         run_trial(RUN_CLASS, str(preset), [*fixed, *trial.overrides],
-                  str(root / "sequential" / trial.name), threads=_default_threads())
+                  str(root / "sequential" / trial.name), threads=torch.get_num_threads())
     sequential = time.perf_counter() - started
     print(f"one after another: {sequential:.1f} s", flush=True)
     started = time.perf_counter()
@@ -49,12 +51,6 @@ def main() -> None:
                "throughput_ratio": sequential / swept}
     print(results)
     print(write_results("sweep_throughput", results))
-
-
-def _default_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 if __name__ == "__main__":

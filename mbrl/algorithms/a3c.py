@@ -142,7 +142,7 @@ class A3CRun(AgentRun):
         per_rollout = steps_per_env * config.envs_per_worker
         ray.get([worker.reset.remote(self.seeds.derive(Purpose.ENV, segment, index))
                  for index, worker in enumerate(self.workers)])
-        weights = ray.put(self.weights())
+        weights = ray.put(self.agent.policy.state_dict())
         dispatched, in_flight = self.env_steps, {}
 
         def dispatch(worker: Any) -> None:
@@ -164,8 +164,5 @@ class A3CRun(AgentRun):
             self.log_train({**result["metrics"], "grad_norm": float(norm)}, result["returns"])
             self.maybe_evaluate(bar)
             if dispatched < end:
-                weights = ray.put(self.weights())
+                weights = ray.put(self.agent.policy.state_dict())
                 dispatch(worker)
-
-    def weights(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.agent.policy.state_dict().items()}

@@ -38,16 +38,21 @@ CHECKPOINT = "latest.pt"
 RUN_CLASS = "run_class.txt"  # the Run subclass of a folder, for tools that open any run
 
 
+def import_run_class(spec: str) -> type[Run]:
+    """The ``Run`` subclass named ``"module:Class"``, imported."""
+    import importlib
+
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def load_run(root: str | Path) -> Run:
     """The run in any run folder as of its last checkpoint (:meth:`Run.load`), whatever its
     algorithm."""
-    import importlib
-
     path = Path(root) / RUN_CLASS
     if not path.exists():
         raise FileNotFoundError(f"{root} is not a run folder (no {RUN_CLASS})")
-    module, name = path.read_text().strip().split(":")
-    return getattr(importlib.import_module(module), name).load(root)
+    return import_run_class(path.read_text().strip()).load(root)
 
 
 class RunConfig(Protocol):

@@ -92,7 +92,10 @@ def run_trial(run_class: str, preset: str | None, overrides: list[str], trial_di
 
     import torch
 
+    from mbrl.runs.harness import CHECKPOINT, RUN_CLASS, import_run_class
+    from mbrl.util.atomic import atomic_write
     from mbrl.util.config import load_config
+    from mbrl.util.run_folder import RunFolder
 
     folder = Path(trial_dir)
     done = folder / DONE
@@ -101,23 +104,20 @@ def run_trial(run_class: str, preset: str | None, overrides: list[str], trial_di
     torch.set_num_threads(threads)
     for module in imports:
         importlib.import_module(module)
-    module, name = run_class.split(":")
-    kind = getattr(importlib.import_module(module), name)
+    kind = import_run_class(run_class)
     config = load_config(kind.config_class, None if preset is None else Path(preset),
                          [*overrides, f"output_dir={folder}", "progress=false"])
-    started = [p.parent for p in folder.glob("*/run_class.txt")]
+    started = [p.parent for p in folder.glob(f"*/{RUN_CLASS}")]
     if not started:
         run = kind.start(config)
-    elif (started[0] / "checkpoints" / "latest.pt").exists():
+    elif (RunFolder(started[0]).checkpoint_dir / CHECKPOINT).exists():
         run = kind.resume(started[0], config=config)
     else:  # killed before its first checkpoint
         run = kind.restart(started[0], [*overrides, "progress=false"])
     run.run()
     record = {"run": str(run.folder.root), "env_steps": run.env_steps,
               "overrides": list(overrides)}
-    partial = done.with_suffix(".tmp")
-    partial.write_text(json.dumps(record) + "\n")
-    os.replace(partial, done)
+    atomic_write(done, lambda handle: handle.write((json.dumps(record) + "\n").encode()))
     return record
 
 

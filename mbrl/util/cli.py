@@ -44,8 +44,9 @@ class Job:
     help_file: Path
 
     def load_run_class(self) -> type[Run]:
-        module, name = self.run_class.split(":")
-        return getattr(importlib.import_module(module), name)
+        from mbrl.runs.harness import import_run_class
+
+        return import_run_class(self.run_class)
 
 
 def preset_path(name: str, directory: Path) -> Path:

@@ -88,7 +88,8 @@ def test_mbrl_sweep_runs_trials_on_ray_aggregates_and_skips_finished_ones(tmp_pa
 @pytest.mark.slow
 def test_a_sweep_runs_through_a_two_node_ray_cluster(tmp_path):
     """``ray start --head`` and a second ``ray start --address`` on this machine: the sweep
-    goes to the cluster with ``--address`` and its trials use both nodes' CPUs. Every process
+    goes to the cluster with ``--address`` (one CPU per node: the two trials can run at once
+only across both nodes) and finishes every trial. Every process
     uses Ray's token authentication (the head writes the token to ``~/.ray/auth_token``)."""
     pytest.importorskip("ray")
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
