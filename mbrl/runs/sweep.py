@@ -141,6 +141,8 @@ def sweep(run_class: str, preset: str | Path | None, trials: list[Trial], root: 
             "imports": list(imports)}
     _check_spec(root, spec)
     where = {"address": address} if address else {"num_cpus": os.cpu_count()}
+    if ray.is_initialized():  # this process already uses Ray (an A3C run): start afresh
+        ray.shutdown()
     ray.init(**where, include_dashboard=False, log_to_driver=False)
     records: dict[str, dict] = {}
     failures: dict[str, str] = {}
