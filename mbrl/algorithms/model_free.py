@@ -82,6 +82,11 @@ class AgentRunConfig:
         if self.video_every < 0:
             raise ValueError(f"video_every must be >= 0, got {self.video_every}")
         self.agent_config.validate()
+        if self.algo != Algo.sac:  # on-policy: num_envs steps at a time, so the ends are exact
+            for name in ("total_steps", "checkpoint_every"):
+                if getattr(self, name) % self.num_envs:
+                    raise ValueError(f"{name} must be a multiple of num_envs ({self.num_envs}) "
+                                     f"for {self.algo.value}, got {getattr(self, name)}")
 
     @property
     def agent_config(self) -> ReinforceConfig | A2CConfig | PPOConfig | SACConfig:
@@ -195,7 +200,9 @@ ON_POLICY_AGENTS = {
 
 
 class OnPolicyRun(AgentRun):
-    """REINFORCE, A2C or PPO: rollouts of ``num_envs`` synchronous envs, one update each."""
+    """REINFORCE, A2C or PPO: rollouts of ``num_envs`` synchronous envs, one update each; the
+    last rollout of a segment is cut to the steps left, so a run ends at ``total_steps``.
+    Evaluations run after the update whose rollout reaches each evaluation point."""
 
     def __init__(self, config: AgentRunConfig) -> None:
         super().__init__(config)
@@ -209,7 +216,8 @@ class OnPolicyRun(AgentRun):
         self.collector.env.reset(self.seeds.derive(Purpose.ENV, segment))
         while self.env_steps < end:
             agent.begin_update(self.env_steps / self.config.total_steps)
-            rollout = self.collector.collect(steps_per_env)
+            left_per_env = (end - self.env_steps) // self.config.num_envs
+            rollout = self.collector.collect(min(steps_per_env, left_per_env))
             if self.env_steps + rollout.num_steps >= end:  # cut the episodes at the boundary
                 rollout.truncated[-1] = True
             metrics = agent.update(rollout)

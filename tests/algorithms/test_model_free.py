@@ -50,6 +50,19 @@ def test_every_algorithm_runs_and_writes_its_folder(algo, task, tmp_path):
     assert folder.read("train")
 
 
+def test_on_policy_runs_end_at_total_steps(tmp_path):
+    """The fault (issue 21): rollouts of num_envs x steps_per_env overshot total_steps (200,192
+    for 200,000); the last rollout of a segment is now cut to what is left."""
+    folder, evaluations = run_agent(tiny_config("ppo", "CartPole-v1", tmp_path, total_steps=300,
+                                                eval_every=300, checkpoint_every=300))
+    assert [int(r["env_steps"]) for r in evaluations] == [300]  # 32 + ... + 32 + 12 steps
+    assert int(folder.read("train")[-1]["env_steps"]) == 300
+    with pytest.raises(ValueError, match="multiple of num_envs"):
+        run_agent(tiny_config("ppo", "CartPole-v1", tmp_path, total_steps=301))
+    with pytest.raises(ValueError, match="multiple of num_envs"):
+        run_agent(tiny_config("a2c", "CartPole-v1", tmp_path, checkpoint_every=201))
+
+
 @pytest.mark.parametrize("algo,task", [("ppo", "CartPole-v1"), ("sac", "Pendulum-v1")])
 def test_resume_continues_identically(algo, task, tmp_path, monkeypatch):
     """A run stopped right after its first checkpoint and resumed matches an uninterrupted run
