@@ -38,6 +38,10 @@ class SACConfig:
     updates_per_step: float = 1.0  # update-to-data ratio (fractions accumulate)
     initial_alpha: float = 1.0  # initial entropy temperature
     autotune_alpha: bool = True  # learn the temperature towards target_entropy
+    # discrete actions: alpha solved on each batch so that softmax(Q / alpha) has the target
+    # entropy (the exact dual of eq. 115, as MPO solves its temperature) instead of eq. 118's
+    # gradient steps, which move log alpha by about the learning rate per update
+    exact_discrete_alpha: bool = True  # discrete: alpha solved per batch (False: eq. 118)
     target_entropy: float | None = None  # None: -A (continuous), scale * log K (discrete)
     target_entropy_scale: float = 0.5  # discrete default target as a fraction of log K
     hidden: tuple[int, ...] = (256, 256)  # hidden layer widths of actor and critics
@@ -120,6 +124,30 @@ class CategoricalActor(nn.Module):
         return Categorical(self.logits(obs))
 
 
+def solve_log_alpha(q_values: Tensor, target_entropy: float, iterations: int = 30,
+                    bounds: tuple[float, float] = (-20.0, 10.0)) -> float:
+    """``log alpha`` at which the Boltzmann policies ``softmax(q_values / alpha)`` (``[B, K]``)
+    have mean entropy ``target_entropy``, by bisection: that entropy rises with alpha. Values
+    too flat for the target give the lower bound, a target above what any alpha reaches the
+    upper one.
+
+    This is the temperature eq. 115 asks for, solved exactly for the policy eq. 119 trains
+    towards, so it needs no learning rate and follows the critic's scale at once (in Acrobot-v1
+    the values of the three actions differ by ~0.01 while eq. 118's steps take ~15,000 updates
+    to bring alpha from 1 to that scale, the policy staying uniform meanwhile)."""
+    low, high = bounds
+    centred = q_values - q_values.max(-1, keepdim=True).values
+    for _ in range(iterations):
+        middle = 0.5 * (low + high)
+        log_probs = torch.log_softmax(centred * math.exp(-middle), -1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+        if entropy > target_entropy:
+            high = middle
+        else:
+            low = middle
+    return 0.5 * (low + high)
+
+
 class SAC:
     """Soft actor-critic; discrete when the action space is ``Discrete``."""
 
@@ -194,16 +222,25 @@ class SAC:
             return self.critic(obs).gather(-1, index).squeeze(-1)
         return self.critic(torch.cat([obs, act], -1)).squeeze(-1)
 
+    @property
+    def exact_alpha(self) -> bool:
+        return self.discrete and self.config.autotune_alpha and self.config.exact_discrete_alpha
+
     def actor_loss(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """``(J_pi, entropy estimate [B])``: eq. 119 (discrete, exact expectation) or eq. 109
-        with a reparameterised action (continuous), against the smaller critic."""
-        alpha = self.log_alpha.exp().detach()
+        with a reparameterised action (continuous), against the smaller critic. With
+        :attr:`exact_alpha` the temperature is first solved on these states' values."""
         if self.discrete:
             dist = self.actor(obs)
             probs = dist.log_probs.exp()
             q_all = self.critic(obs).min(0).values.detach()
+            if self.exact_alpha:
+                with torch.no_grad():
+                    self.log_alpha.fill_(solve_log_alpha(q_all, self.target_entropy))
+            alpha = self.log_alpha.exp().detach()
             loss = (probs * (alpha * dist.log_probs - q_all)).sum(-1).mean()
             return loss, -(probs * dist.log_probs).sum(-1).detach()
+        alpha = self.log_alpha.exp().detach()
         new_act, log_prob = self.actor.sample(obs, self.generator)
         self.critic.requires_grad_(False)  # the actor's loss needs only dQ/da
         try:
@@ -224,7 +261,7 @@ class SAC:
 
         metrics = {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(),
                    "entropy": entropy.mean().item(), "alpha": self.alpha}
-        if self.config.autotune_alpha:  # eq. 118: J(alpha) = alpha (H(pi) - target)
+        if self.config.autotune_alpha and not self.exact_alpha:  # eq. 118
             alpha_loss = (self.log_alpha * (entropy - self.target_entropy)).mean()
             self._step("temperature", alpha_loss, self.alpha_optimizer)
         with torch.no_grad():

@@ -1,12 +1,13 @@
 import copy
 import dataclasses
+import math
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from mbrl.agents.sac import SAC, SACConfig
+from mbrl.agents.sac import SAC, SACConfig, solve_log_alpha
 from mbrl.data.buffer import ReplayBuffer
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
@@ -58,13 +59,52 @@ def test_continuous_soft_target_uses_min_of_target_critics_and_log_prob():
 
 @pytest.mark.parametrize("discrete", [False, True])
 def test_update_polyak_and_temperature(discrete):
-    agent = make(discrete, target_entropy=-100.0 if not discrete else 0.0)
+    agent = make(discrete, target_entropy=-100.0 if not discrete else 0.0,
+                 exact_discrete_alpha=False)  # eq. 118's gradient step
     old_target = [p.clone() for p in agent.target_critic.parameters()]
     agent.update(random_batch(discrete))
     for before, target, critic in zip(old_target, agent.target_critic.parameters(),
                                       agent.critic.parameters(), strict=True):
         torch.testing.assert_close(target, 0.995 * before + 0.005 * critic)
     assert agent.alpha < 1.0  # entropy above a very low target: the temperature falls
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0, 100.0])
+def test_solved_temperature_gives_the_target_entropy_at_any_value_scale(scale):
+    q = torch.randn(64, 3, generator=torch.Generator().manual_seed(1)) * scale
+    log_alpha = solve_log_alpha(q, 0.5 * math.log(3))
+    log_probs = torch.log_softmax(q / math.exp(log_alpha), -1)
+    entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+    torch.testing.assert_close(entropy.item(), 0.5 * math.log(3), atol=1e-5, rtol=0)
+    assert solve_log_alpha(q / scale, 0.5 * math.log(3)) == pytest.approx(
+        log_alpha - math.log(scale), abs=1e-5)  # alpha follows the values' scale
+    assert solve_log_alpha(q - 100.0, 0.5 * math.log(3)) == pytest.approx(
+        log_alpha, abs=1e-3)  # and ignores their level (float32 rounding aside)
+
+
+def test_solved_temperature_bounds_for_flat_values_and_unreachable_targets():
+    assert solve_log_alpha(torch.zeros(8, 3), 0.5) == pytest.approx(-20.0)
+    assert solve_log_alpha(torch.randn(8, 3), math.log(3) + 0.1) == pytest.approx(10.0)
+
+
+def test_discrete_temperature_matches_the_critic_scale_after_one_update():
+    """The fault (issue 21): with action values differing by ~0.01, as in Acrobot-v1, eq. 118's
+    gradient moves alpha = 1 by only ~the learning rate per update, so the policy stays
+    uniform for thousands of updates; the solved temperature gives the target entropy at once."""
+    for exact in (False, True):
+        agent = make(True, exact_discrete_alpha=exact)
+        with torch.no_grad():  # critics whose action values differ by ~0.01
+            agent.critic.weights[-1].mul_(0.01)
+            agent.critic.biases[-1].mul_(0.01)
+        batch = random_batch(True)
+        agent.update(batch)
+        q = agent.critic(batch["obs"]).min(0).values
+        log_probs = torch.log_softmax(q / agent.alpha, -1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1).mean().item()
+        if exact:
+            assert entropy == pytest.approx(agent.target_entropy, abs=1e-4)
+        else:
+            assert agent.alpha > 0.99 and entropy > 0.99 * math.log(4)  # the fault
 
 
 def test_actor_gradient_does_not_touch_critics():
