@@ -24,7 +24,7 @@ from mbrl.returns import gae
 class PPOConfig:
     learning_rate: float = 3e-4  # Adam step size
     anneal_learning_rate: bool = False  # linear decay to 0 over training
-    steps_per_env: int = 2048  # rollout length T
+    steps_per_env: int = 256  # rollout length T per env (8 envs: 2048 samples an update)
     batch_size: int = 64  # minibatch size
     epochs: int = 10  # passes over each rollout
     gamma: float = 0.99  # discount
@@ -40,7 +40,7 @@ class PPOConfig:
     value_coef: float = 0.5  # weight of the value loss
     max_grad_norm: float | None = 0.5  # clip the gradient norm to this (null: no clipping)
     target_kl: float | None = None  # stop the epochs once the mean KL exceeds 1.5x this
-    normalize_observations: bool = False  # running observation statistics (clamped to 10 std)
+    normalize_observations: bool = True  # running observation statistics (clamped to 10 std)
     normalize_rewards: bool = False  # scale rewards by the std of the discounted return
     hidden: tuple[int, ...] = (64, 64)  # hidden layer widths
     activation: str = "tanh"  # tanh | relu | silu | elu
