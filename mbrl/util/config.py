@@ -112,17 +112,22 @@ def _trailing_comment(line: str) -> str:
         return line.split("#", 1)[1].strip() if "#" in line else ""
 
 
-def describe(schema: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
+def describe(schema: type, prefix: str = "", defaults: Any = None
+             ) -> list[tuple[str, str, str, str]]:
     """``(dotted name, type, default, description)`` of every field of ``schema``, nested
-    dataclasses expanded."""
+    dataclasses expanded with the defaults their parent gives them (``defaults``: the parent's
+    default instance of ``schema``, when there is one)."""
     rows, docs, hints = [], field_docs(schema), typing.get_type_hints(schema)
     for item in dataclasses.fields(schema):
         name, kind = f"{prefix}{item.name}", hints[item.name]
+        if defaults is not None:
+            default = getattr(defaults, item.name)
+        else:
+            default = (item.default if item.default is not dataclasses.MISSING
+                       else item.default_factory())
         if dataclasses.is_dataclass(kind):
-            rows.extend(describe(kind, f"{name}."))
+            rows.extend(describe(kind, f"{name}.", default))
             continue
-        default = (item.default if item.default is not dataclasses.MISSING
-                   else item.default_factory())
         rows.append((name, _type_name(kind), _value_text(default), docs.get(item.name, "")))
     return rows
 
