@@ -1,55 +1,90 @@
-"""Sweep throughput: 2 configs x 3 seeds of a short SAC preset, one after another in one
+"""Sweep throughput: 2 configs x 3 seeds of a short agent preset, one after another in one
 process (torch's default threads) against ``mbrl sweep`` on Ray (one CPU per trial), same
 trials, on this machine:
 
-    python -m experiments.benchmarks.sweep_throughput [--steps 3000]
+    python -m experiments.benchmarks.sweep_throughput [--workload sac_pendulum ppo_cartpole]
 
 Ray's start-up (the local instance and its worker processes) is inside the sweep's time.
-Goal on 2 cores: at least 1.7x the throughput of the sequential runs. Results go to
-``results/sweep_throughput.json``.
+Goal on 2 cores: at least 1.7x the throughput of the sequential runs. The limit: with C cores,
+a trial that takes ``T_all`` seconds on all threads and ``T_1`` on one, trials in parallel can
+gain at most ``C * T_all / T_1`` over running them one after another, so the benchmark also
+times the first trial on one thread and reports that bound beside the measured ratio.
+Results go to ``results/sweep_throughput.json`` (a workload measured again replaces its
+entry; the others stay).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from experiments.benchmarks.common import write_results
+from experiments.benchmarks.common import RESULTS, write_results
 from experiments.presets import AGENT_PRESETS
 from mbrl.runs.sweep import expand_grid, run_trial, sweep
 
 RUN_CLASS = "mbrl.algorithms.model_free:AgentRun"
-GRID = {"sac.learning_rate": ["0.001", "0.0003"]}
 SEEDS = [0, 1, 2]
+# preset -> (grid of two configs, overrides that keep each trial short)
+WORKLOADS = {
+    "sac_pendulum": ({"sac.learning_rate": ["0.001", "0.0003"]},
+                     ["total_steps=3000", "eval_every=3000", "eval_episodes=2"]),
+    "ppo_cartpole": ({"ppo.learning_rate": ["0.001", "0.0003"]},
+                     ["eval_every=100000", "eval_episodes=2"]),  # the preset's 100k steps
+}
+
+
+def measure(preset_name: str, threads: int) -> dict:
+    """The workload one after another on ``threads`` torch threads, its first trial on one,
+    and the sweep; run_trial sets this process's thread count, so it is reset after each."""
+    grid, fixed = WORKLOADS[preset_name]
+    preset = AGENT_PRESETS / f"{preset_name}.yaml"
+    trials = expand_grid(grid, SEEDS)
+    root = Path(tempfile.mkdtemp())
+
+    def timed(action) -> float:
+        started = time.perf_counter()
+        try:
+            action()
+        finally:
+            torch.set_num_threads(threads)
+        return time.perf_counter() - started
+
+    sequential = timed(lambda: [
+        run_trial(RUN_CLASS, str(preset), [*fixed, *t.overrides],
+                  str(root / "sequential" / t.name), threads=threads) for t in trials])
+    one_thread = timed(lambda: run_trial(RUN_CLASS, str(preset), [*fixed, *trials[0].overrides],
+                                         str(root / "one_thread"), threads=1))
+    swept = timed(lambda: sweep(RUN_CLASS, preset, trials, root / "sweep", fixed,
+                                progress=False))
+    all_threads = sequential / len(trials)
+    cores = os.cpu_count() or 1
+    result = {"trials": len(trials), "overrides": fixed, "grid": grid,
+              "sequential_seconds": round(sequential, 1), "sweep_seconds": round(swept, 1),
+              "throughput_ratio": round(sequential / swept, 3),
+              "trial_seconds_all_threads": round(all_threads, 1),
+              "trial_seconds_one_thread": round(one_thread, 1),
+              "ratio_bound": round(cores * all_threads / one_thread, 3)}
+    print(preset_name, result, flush=True)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000, help="env steps per trial")
+    parser.add_argument("--workload", nargs="+", choices=sorted(WORKLOADS),
+                        default=sorted(WORKLOADS))
     args = parser.parse_args()
-    preset = AGENT_PRESETS / "sac_pendulum.yaml"
-    fixed = [f"total_steps={args.steps}", f"eval_every={args.steps}", "eval_episodes=2"]
-    trials = expand_grid(GRID, SEEDS)
-    root = Path(tempfile.mkdtemp())
-    started = time.perf_counter()
-    for trial in trials:
-        run_trial(RUN_CLASS, str(preset), [*fixed, *trial.overrides],
-                  str(root / "sequential" / trial.name), threads=torch.get_num_threads())
-    sequential = time.perf_counter() - started
-    print(f"one after another: {sequential:.1f} s", flush=True)
-    started = time.perf_counter()
-    sweep(RUN_CLASS, preset, trials, root / "sweep", fixed, progress=False)
-    swept = time.perf_counter() - started
-    print(f"mbrl sweep on Ray: {swept:.1f} s", flush=True)
-    results = {"trials": len(trials), "env_steps_per_trial": args.steps,
-               "sequential_seconds": sequential, "sweep_seconds": swept,
-               "throughput_ratio": sequential / swept}
-    print(results)
+    path = RESULTS / "sweep_throughput.json"
+    earlier = json.loads(path.read_text())["results"] if path.exists() else {}
+    threads = torch.get_num_threads()
+    results = {**earlier, "cores": os.cpu_count(), "torch_threads": threads,
+               **{name: measure(name, threads) for name in args.workload}}  # others kept
     print(write_results("sweep_throughput", results))
 
 
