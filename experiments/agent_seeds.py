@@ -22,6 +22,31 @@ from mbrl.util.config import load_config
 RESULTS = Path(__file__).parent / "results" / "agents"
 
 
+def train_seed(preset: Path | None, overrides: list[str], seed: int, threshold: float,
+               output_dir: str) -> dict:
+    """One seed of an agent run (``preset`` None: the defaults) and its evaluation curve."""
+    config = load_config(AgentRunConfig, preset, [*overrides, f"seed={seed}", "progress=false",
+                                                  f"output_dir={output_dir}"])
+    run = AgentRun.start(config).run()
+    rows = run.evaluations()
+    curve = [[int(r["env_steps"]), round(r["eval_return"], 2)] for r in rows]
+    return {"seed": seed, "run_dir": str(run.folder.root),
+            "first_step_at_threshold": next((s for s, v in curve if v >= threshold), None),
+            "train_seconds": round(rows[-1]["train_seconds"], 1), "curve": curve}
+
+
+def summarise(runs: list[dict], threshold: float) -> dict:
+    """Over seeds: how many reached ``threshold``, the mean final value and mean curve."""
+    points = [steps for steps, _ in runs[0]["curve"]]
+    return {"threshold": threshold, "seeds": [r["seed"] for r in runs],
+            "seeds_reaching_threshold": sum(r["first_step_at_threshold"] is not None
+                                            for r in runs),
+            "mean_final_return": round(statistics.mean(r["curve"][-1][1] for r in runs), 2),
+            "mean_curve": [[steps, round(statistics.mean(r["curve"][i][1] for r in runs), 2)]
+                           for i, steps in enumerate(points)],
+            "runs": runs}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,26 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = []
     for seed in args.seeds:
-        config = load_config(AgentRunConfig, preset_path(args.preset, AGENT_PRESETS),
-                             [*args.overrides, f"seed={seed}", "progress=false",
-                              f"output_dir={args.output_dir}"])
-        run = AgentRun.start(config).run()
-        rows = run.evaluations()
-        curve = [[int(r["env_steps"]), round(r["eval_return"], 2)] for r in rows]
-        reached = next((steps for steps, value in curve if value >= args.threshold), None)
-        runs.append({"seed": seed, "run_dir": str(run.folder.root),
-                     "first_step_at_threshold": reached,
-                     "train_seconds": round(rows[-1]["train_seconds"], 1), "curve": curve})
+        runs.append(train_seed(preset_path(args.preset, AGENT_PRESETS), args.overrides, seed,
+                               args.threshold, args.output_dir))
         print(json.dumps(runs[-1]), flush=True)
-    points = [steps for steps, _ in runs[0]["curve"]]
-    mean_curve = [[steps, round(statistics.mean(r["curve"][i][1] for r in runs), 2)]
-                  for i, steps in enumerate(points)]
-    summary = {"preset": args.preset, "overrides": args.overrides, "threshold": args.threshold,
-               "seeds": args.seeds,
-               "seeds_reaching_threshold": sum(r["first_step_at_threshold"] is not None
-                                               for r in runs),
-               "mean_final_return": round(statistics.mean(r["curve"][-1][1] for r in runs), 2),
-               "mean_curve": mean_curve, "runs": runs}
+    summary = {"preset": args.preset, "overrides": args.overrides,
+               **summarise(runs, args.threshold)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.preset}.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("runs", "mean_curve")}))
