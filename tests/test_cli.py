@@ -13,6 +13,7 @@ from experiments import (
     run_mbrl,
     train_a3c,
     train_agent,
+    train_dagger,
     train_dyna_q,
     train_mbpo,
     train_model_based_ppo,
@@ -21,7 +22,7 @@ from mbrl.util.cli import write_help
 from mbrl.util.config import help_text
 
 JOBS = (run_mbrl, train_agent, latent_world_model, train_dyna_q, train_mbpo,
-        train_model_based_ppo, train_a3c)
+        train_model_based_ppo, train_a3c, train_dagger)
 
 
 @pytest.mark.parametrize("module", JOBS, ids=lambda m: m.__name__)
