@@ -32,6 +32,7 @@ from experiments import (
     train_a3c,
     train_agent,
     train_dagger,
+    train_distillation,
     train_dyna_q,
     train_mbpo,
     train_model_based_ppo,
@@ -40,7 +41,7 @@ from experiments import (
 AGENTS = ("ppo", "a2c", "reinforce", "sac")
 TRAIN = {"pets": run_mbrl, "latent": latent_world_model, "dyna-q": train_dyna_q,
          "mbpo": train_mbpo, "mb-ppo": train_model_based_ppo, "a3c": train_a3c,
-         "dagger": train_dagger,
+         "dagger": train_dagger, "distill": train_distillation,
          **dict.fromkeys(AGENTS, train_agent)}
 
 

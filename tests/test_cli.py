@@ -14,6 +14,7 @@ from experiments import (
     train_a3c,
     train_agent,
     train_dagger,
+    train_distillation,
     train_dyna_q,
     train_mbpo,
     train_model_based_ppo,
@@ -22,7 +23,8 @@ from mbrl.util.cli import write_help
 from mbrl.util.config import help_text
 
 JOBS = (run_mbrl, train_agent, latent_world_model, train_dyna_q, train_mbpo,
-        train_model_based_ppo, train_a3c, train_dagger)
+        train_model_based_ppo, train_a3c, train_dagger,
+        train_distillation)
 
 
 @pytest.mark.parametrize("module", JOBS, ids=lambda m: m.__name__)
