@@ -35,6 +35,7 @@ from experiments import (
     train_distillation,
     train_dyna_q,
     train_mbpo,
+    train_model_backprop,
     train_model_based_ppo,
 )
 
@@ -42,6 +43,7 @@ AGENTS = ("ppo", "a2c", "reinforce", "sac")
 TRAIN = {"pets": run_mbrl, "latent": latent_world_model, "dyna-q": train_dyna_q,
          "mbpo": train_mbpo, "mb-ppo": train_model_based_ppo, "a3c": train_a3c,
          "dagger": train_dagger, "distill": train_distillation,
+         "backprop": train_model_backprop,
          **dict.fromkeys(AGENTS, train_agent)}
 
 

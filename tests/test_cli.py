@@ -17,6 +17,7 @@ from experiments import (
     train_distillation,
     train_dyna_q,
     train_mbpo,
+    train_model_backprop,
     train_model_based_ppo,
 )
 from mbrl.util.cli import write_help
@@ -24,7 +25,7 @@ from mbrl.util.config import help_text
 
 JOBS = (run_mbrl, train_agent, latent_world_model, train_dyna_q, train_mbpo,
         train_model_based_ppo, train_a3c, train_dagger,
-        train_distillation)
+        train_distillation, train_model_backprop)
 
 
 @pytest.mark.parametrize("module", JOBS, ids=lambda m: m.__name__)
