@@ -6,6 +6,7 @@
     python -m experiments.model_vs_model_free --pair mb_ppo_inverted_pendulum
     python -m experiments.model_vs_model_free --pair mb_ppo_pendulum      # curves to 20k steps
     python -m experiments.model_vs_model_free --pair a3c_cartpole         # A3C beside A2C
+    python -m experiments.model_vs_model_free --pair backprop_pendulum    # beside SAC
 
 Each pair names the model-based job and preset (``experiments/presets/mbpo/``,
 ``experiments/presets/model_based_ppo/``), the model-free preset
@@ -21,7 +22,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from experiments import train_a3c, train_mbpo, train_model_based_ppo
+from experiments import train_a3c, train_mbpo, train_model_backprop, train_model_based_ppo
 from experiments.presets import AGENT_PRESETS
 from mbrl.algorithms.model_free import AgentRun, AgentRunConfig
 from mbrl.runs.compare import compare
@@ -40,6 +41,8 @@ PAIRS = {
                                  ("ppo_inverted_pendulum", 40000, ["eval_every=2000"]), 950.0),
     "mb_ppo_pendulum": ((train_model_based_ppo, "mb_ppo_pendulum", 20000),
                         ("ppo_pendulum", 20000, ["eval_every=1000"]), -200.0),
+    "backprop_pendulum": ((train_model_backprop, "backprop_pendulum", 3000),
+                          ("sac_pendulum", 5000, []), -200.0),
     "a3c_cartpole": ((train_a3c, "a3c_cartpole", 60000), ("a2c_cartpole", 60000, []), 475.0,
                      ("a3c", "a2c")),
 }
