@@ -147,19 +147,12 @@ class ModelBackpropRun(RefittingAgentRun):
 
     config_class = ModelBackpropConfig
 
-    def __init__(self, config: ModelBackpropConfig) -> None:
-        super().__init__(config)
-        self.phase_metrics: dict[str, float] = {}
-
     def build_agent(self) -> PathwiseAgent:
         return PathwiseAgent(self.task.observation_space, self.task.action_space, self.config,
                              self.generator)
 
     def label(self) -> str:
         return "model-backprop"
-
-    def real_capacity(self) -> int:
-        return self.config.buffer_size
 
     def model_phase(self) -> None:
         """``updates_per_refit`` actor and value steps on imagined rollouts."""
@@ -213,13 +206,3 @@ class ModelBackpropRun(RefittingAgentRun):
         loss.backward()
         agent.value_optimizer.step()
         return loss.item()
-
-    def learn_after_step(self, rng: np.random.Generator) -> dict[str, float]:
-        return self.phase_metrics
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "phase_metrics": self.phase_metrics}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.phase_metrics = {k: float(v) for k, v in state["phase_metrics"].items()}

@@ -25,7 +25,7 @@ checkpoints, segments and logging are :class:`~mbrl.algorithms.refitting.Refitti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -116,7 +116,6 @@ class ModelBasedPPORun(RefittingAgentRun):
         self.model_env = ModelEnv(self.dynamics, task.reward_fn, task.termination_fn,
                                   restart=self.real_states, max_steps=config.max_model_steps)
         self.collector = RolloutCollector(self.model_env, self.agent.policy, self.generator)
-        self.phase_metrics: dict[str, float] = {}
 
     def build_agent(self) -> OnPolicyAgent:
         config = self.config
@@ -174,14 +173,3 @@ class ModelBasedPPORun(RefittingAgentRun):
                 total += step.rewards.double()
             returns.append(total.mean())
         return torch.stack(returns)
-
-    def learn_after_step(self, rng: np.random.Generator) -> dict[str, float]:
-        return self.phase_metrics
-
-    # ----- checkpoints ---------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "phase_metrics": self.phase_metrics}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.phase_metrics = {k: float(v) for k, v in state["phase_metrics"].items()}

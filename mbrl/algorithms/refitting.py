@@ -64,6 +64,7 @@ class RefittingAgentRun(AgentRun):
         self.env = EnvStepper(task.make_env())
         self.real = ReplayBuffer(self.real_capacity(), task.obs_dim, task.act_dim)
         self.model_mse = math.nan
+        self.phase_metrics: dict[str, float] = {}  # of the last model phase, for train.csv
 
     @classmethod
     def for_config(cls, config: Any) -> type[RefittingAgentRun]:
@@ -78,8 +79,9 @@ class RefittingAgentRun(AgentRun):
         raise NotImplementedError
 
     def learn_after_step(self, rng: np.random.Generator) -> dict[str, float]:
-        """Learning after each env step once past ``random_steps``; the metrics to log."""
-        return {}
+        """Learning after each env step once past ``random_steps``; the metrics to log
+        (default: none, and the last model phase's :attr:`phase_metrics`)."""
+        return self.phase_metrics
 
     def train_metrics(self) -> dict[str, float]:
         """Extra columns of each train.csv row (after the agent's metrics)."""
@@ -125,13 +127,14 @@ class RefittingAgentRun(AgentRun):
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "model": self.model.state_dict(),
                 "model_optimizer": self.model_optimizer.state_dict(),
-                "model_mse": self.model_mse}
+                "model_mse": self.model_mse, "phase_metrics": self.phase_metrics}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.model.load_state_dict(state["model"])
         self.model_optimizer.load_state_dict(state["model_optimizer"])
         self.model_mse = float(state["model_mse"])
+        self.phase_metrics = {k: float(v) for k, v in state.get("phase_metrics", {}).items()}
 
     def buffers(self) -> dict[str, ReplayBuffer]:
         return {"real": self.real}
