@@ -41,7 +41,7 @@ ENTRIES = [
     Entry("ppo", "Acrobot-v1", -100.0),
     Entry("sac", "CartPole-v1", 475.0, ("total_steps=40000", "eval_every=5000")),
     Entry("sac", "Acrobot-v1", -100.0, ("total_steps=50000", "eval_every=5000")),
-    Entry("sac", "Pendulum-v1", -200.0, ("total_steps=20000", "eval_every=2000")),
+    Entry("sac", "Pendulum-v1", -200.0, ("total_steps=10000", "eval_every=1000")),
     Entry("sac", "InvertedPendulum-v5", 950.0, ("total_steps=30000", "eval_every=2000")),
     Entry("mpc", "InvertedPendulum-v5", 950.0),
     Entry("mpc", "CartPoleSwingUp", 150.0),
