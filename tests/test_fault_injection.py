@@ -212,7 +212,10 @@ def test_sigint_keeps_the_checkpoint_and_prints_the_resume_command(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", module, *arguments, "episodes=50", "progress=false",
          f"output_dir={tmp_path}"], env={**os.environ, "OMP_NUM_THREADS": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a suite started in the background (`cmd &` in a script) ignores SIGINT, and a child
+        # would inherit that and run to its end: give it the default disposition
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     folder = None
     for _ in range(600):  # until the first checkpoint exists
         time.sleep(0.1)
@@ -222,6 +225,6 @@ def test_sigint_keeps_the_checkpoint_and_prints_the_resume_command(tmp_path):
             break
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
-    assert folder is not None and process.returncode == 130
+    assert folder is not None and process.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     assert f"python -m experiments.run_mbrl --resume {folder}" in err
