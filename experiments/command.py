@@ -34,6 +34,7 @@ from experiments import (
     train_dagger,
     train_distillation,
     train_dyna_q,
+    train_gps,
     train_mbpo,
     train_model_backprop,
     train_model_based_ppo,
@@ -43,7 +44,7 @@ AGENTS = ("ppo", "a2c", "reinforce", "sac")
 TRAIN = {"pets": run_mbrl, "latent": latent_world_model, "dyna-q": train_dyna_q,
          "mbpo": train_mbpo, "mb-ppo": train_model_based_ppo, "a3c": train_a3c,
          "dagger": train_dagger, "distill": train_distillation,
-         "backprop": train_model_backprop,
+         "backprop": train_model_backprop, "gps": train_gps,
          **dict.fromkeys(AGENTS, train_agent)}
 
 

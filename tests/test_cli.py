@@ -16,6 +16,7 @@ from experiments import (
     train_dagger,
     train_distillation,
     train_dyna_q,
+    train_gps,
     train_mbpo,
     train_model_backprop,
     train_model_based_ppo,
@@ -25,7 +26,7 @@ from mbrl.util.config import help_text
 
 JOBS = (run_mbrl, train_agent, latent_world_model, train_dyna_q, train_mbpo,
         train_model_based_ppo, train_a3c, train_dagger,
-        train_distillation, train_model_backprop)
+        train_distillation, train_model_backprop, train_gps)
 
 
 @pytest.mark.parametrize("module", JOBS, ids=lambda m: m.__name__)

@@ -1,5 +1,7 @@
 """Learned models: dynamics (one interface, :class:`DynamicsModel`), values, latent world models,
-and a learned model as a batched environment (:class:`ModelEnv`)."""
+and a learned model as a batched environment (:class:`ModelEnv`). Time-varying local linear
+models for guided policy search live in :mod:`mbrl.models.local_linear` (it imports
+scikit-learn, so it is not imported here)."""
 
 from mbrl.models.base import DynamicsModel, FitSettings, PlanningDynamics
 from mbrl.models.ensemble import ProbabilisticEnsemble
