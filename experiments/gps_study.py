@@ -6,11 +6,12 @@
 Trains one GPS run per seed, then runs the final network alone (deterministic, no planner, no
 controller) from the run's held-out conditions and from its training conditions. Success on
 ``swingup``: ``cos(theta) > 0.95`` over the last 50 of the 200 steps (the criterion of
-``experiments/benchmarks/simulator_planning.py``); on ``reacher``: the fingertip within 0.02 of
-the target at the episode's end. Beside the network, the local linear-Gaussian (LQR) experts'
-deterministic returns over their horizon from the training conditions, with the network's over
-the same steps. Writes ``results/gps_<task>.json`` and a PNG of the held-out return against real
-env steps.
+``experiments/benchmarks/simulator_planning.py``); on ``reacher``: the fingertip within 0.02
+of the target at the episode's end (``held_out_measure`` and ``training_measure`` list the
+lowest cosine or the final distance per condition). Beside the network, the local
+linear-Gaussian (LQR) experts' deterministic returns over their horizon from the training
+conditions, with the network's over the same steps. Writes ``results/gps_<task>.json`` and a
+PNG of the held-out return against real env steps.
 """
 
 from __future__ import annotations
@@ -31,11 +32,16 @@ STUDIES = {"swingup": "gps_cartpole_swingup", "reacher": "gps_reacher"}
 UPRIGHT_COS, HOLD_STEPS, REACH_DISTANCE = 0.95, 50, 0.02
 
 
-def succeeds(study: str, observations: np.ndarray) -> bool:
-    """``observations [T+1, S]`` of one episode from its reset."""
+def measure(study: str, observations: np.ndarray) -> float:
+    """What success is judged on, from ``observations [T+1, S]`` of one episode: the lowest
+    ``cos(theta)`` over the last 50 steps (swing-up), the final fingertip distance (reacher)."""
     if study == "swingup":
-        return bool(observations[-HOLD_STEPS:, 1].min() > UPRIGHT_COS)
-    return bool(np.linalg.norm(observations[-1, -2:]) < REACH_DISTANCE)
+        return float(observations[-HOLD_STEPS:, 1].min())
+    return float(np.linalg.norm(observations[-1, -2:]))
+
+
+def succeeds(study: str, value: float) -> bool:
+    return value > UPRIGHT_COS if study == "swingup" else value < REACH_DISTANCE
 
 
 def episode(run: GPSRun, act, seed: int, steps: int) -> tuple[np.ndarray, float]:
@@ -60,8 +66,10 @@ def study_seed(study: str, seed: int, overrides: list[str], output_dir: str) -> 
     seconds = time.perf_counter() - started
     network = lambda t, obs: run.policy.act(obs)  # noqa: E731
     full = run.task.max_episode_steps
-    held_out = [succeeds(study, episode(run, network, run.seeds.derive(Purpose.HELD_OUT, i),
-                                        full)[0]) for i in range(config.held_out_conditions)]
+    held_out = [measure(study, episode(run, network, run.seeds.derive(Purpose.HELD_OUT, i),
+                                       full)[0]) for i in range(config.held_out_conditions)]
+    training = [measure(study, episode(run, network, run.seeds.derive(Purpose.CONDITION, c),
+                                       full)[0]) for c in range(config.conditions)]
     experts, students = [], []
     for c, controller in enumerate(run.controllers):
         condition = run.seeds.derive(Purpose.CONDITION, c)
@@ -71,10 +79,11 @@ def study_seed(study: str, seed: int, overrides: list[str], output_dir: str) -> 
     rows = run.evaluations()
     return {"seed": seed, "run_dir": str(run.folder.root), "train_seconds": round(seconds, 1),
             "real_env_steps": rows[-1]["env_steps"],
-            "held_out_successes": int(sum(held_out)), "held_out_conditions": len(held_out),
-            "training_successes": int(sum(succeeds(study, episode(
-                run, network, run.seeds.derive(Purpose.CONDITION, c), full)[0])
-                for c in range(config.conditions))),
+            "held_out_successes": sum(succeeds(study, v) for v in held_out),
+            "held_out_conditions": len(held_out),
+            "training_successes": sum(succeeds(study, v) for v in training),
+            "held_out_measure": [round(v, 4) for v in held_out],
+            "training_measure": [round(v, 4) for v in training],
             "expert_return_over_horizon": [round(r, 3) for r in experts],
             "network_return_over_horizon": [round(r, 3) for r in students],
             "curve": [{"env_steps": r["env_steps"], "held_out_return": r["held_out_return"],

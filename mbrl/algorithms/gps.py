@@ -235,11 +235,11 @@ class GPSRun(Run):
     def __init__(self, config: GPSConfig) -> None:
         super().__init__(config)
         self.task = make_task(config.task)
-        kwargs = {} if config.reset_noise_scale is None else \
+        self.env_kwargs = {} if config.reset_noise_scale is None else \
             {"reset_noise_scale": config.reset_noise_scale}
         self.horizon = config.horizon or self.task.max_episode_steps
-        self.env = self.task.make_env(max_episode_steps=self.horizon, **kwargs)
-        self.eval_env = self.task.make_env(**kwargs)
+        self.env = self.task.make_env(max_episode_steps=self.horizon, **self.env_kwargs)
+        self.eval_env = self.evaluation_env()
         self.low, self.high = self.task.action_space.low, self.task.action_space.high
         S, A = self.task.obs_dim, self.task.act_dim
         self.policy = GaussianPolicy(S, A, config.policy, self.low, self.high)
@@ -384,9 +384,7 @@ class GPSRun(Run):
         return self.policy
 
     def evaluation_env(self, render_mode: str | None = None) -> Any:
-        kwargs = {} if self.config.reset_noise_scale is None else \
-            {"reset_noise_scale": self.config.reset_noise_scale}
-        return self.task.make_env(render_mode=render_mode, **kwargs)
+        return self.task.make_env(render_mode=render_mode, **self.env_kwargs)
 
     ARRAYS: ClassVar[tuple[str, ...]] = ("eta", "step_multiplier", "policy_weight",
                                          "predicted_improvement", "previous_cost")
