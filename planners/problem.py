@@ -21,6 +21,7 @@ Dynamics = Callable[[Tensor, Tensor], Tensor]
 RewardFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 TerminationFn = Callable[[Tensor], Tensor]
 ValueFn = Callable[[Tensor], Tensor]
+ProposalFn = Callable[[Tensor], Tensor]
 
 
 class NonFiniteModelOutput(FloatingPointError):
@@ -60,6 +61,13 @@ class Problem:
     states of the state's own size fixes S for this problem, and later states of another size
     are rejected the same way.
 
+    **Proposals.** ``proposals(state [S]) -> [K, H, A]`` (optional) supplies action sequences
+    of the user's choosing, e.g. a learned policy rolled through the model (the policy prior of
+    TD-MPC, Hansen, Wang and Su 2022): every population planner evaluates them beside its own
+    samples in each iteration of a plan, so they compete for the elites (CEM, iCEM, categorical
+    CEM), the importance weights (MPPI) or the best (random shooting). They are drawn once per
+    ``plan`` call and checked like a warm start (shape, finite, inside the bounds).
+
     **Discrete actions.** With ``num_actions`` K (build it with :meth:`Problem.discrete`) an
     action is an index in ``0 .. K-1``, a float ``[B, 1]`` column for the dynamics and the
     reward, with bounds ``[0]`` and ``[K-1]``; ``CategoricalCEM``, ``RandomShooting`` and MPC
@@ -85,6 +93,7 @@ class Problem:
     termination_value: ValueFn | None = None
     state_dim: int | None = None
     num_actions: int | None = None
+    proposals: ProposalFn | None = None
 
     @classmethod
     def discrete(cls, dynamics: Dynamics, reward_fn: RewardFn, num_actions: int, horizon: int,
@@ -138,6 +147,9 @@ class Problem:
                 raise ValueError("a discrete problem's actions are indices: action_low [0] and "
                                  f"action_high [num_actions - 1 = {self.num_actions - 1}] "
                                  "(Problem.discrete sets them)")
+        if self.proposals is not None and not callable(self.proposals):
+            raise TypeError("proposals must be a callable state [S] -> action sequences "
+                            f"[K, H, A], got {type(self.proposals).__name__}")
         if self.state_dim is not None:
             if isinstance(self.state_dim, bool) or int(self.state_dim) != self.state_dim \
                     or self.state_dim < 1:
@@ -190,6 +202,14 @@ class Problem:
         if actions.ndim != 3 or tuple(actions.shape[1:]) != expected:
             raise ValueError(f"action sequences must be [N, {expected[0]}, {expected[1]}] "
                              f"(candidates, horizon, action dim), got {tuple(actions.shape)}")
+
+    def proposed(self, state: Tensor) -> Tensor | None:
+        """The ``proposals`` for ``state [S]`` as ``[K, H, A]``, checked (None without them)."""
+        if self.proposals is None:
+            return None
+        with torch.no_grad():
+            sequences = torch.as_tensor(self.proposals(self.check_state(state)))
+        return check_sequences(sequences, self, "proposals")
 
     def evaluate(self, state: Tensor, actions: Tensor) -> Tensor:
         """Expected return ``[N]`` of action sequences ``[N, H, A]`` from ``state [S]``, averaged
@@ -416,26 +436,41 @@ def check_warm_start(warm_start: Tensor | None, problem: Problem) -> Tensor | No
     onto it; anything further is an error, never silently clipped or planned with."""
     if warm_start is None:
         return None
-    warm_start = torch.as_tensor(warm_start, dtype=problem.action_low.dtype)
+    return check_sequences(warm_start, problem, "warm_start", batched=False)
+
+
+def check_sequences(sequences: Tensor, problem: Problem, name: str, batched: bool = True
+                    ) -> Tensor:
+    """:func:`check_warm_start`'s checks for action sequences ``[K, H, A]`` (``[H, A]`` when
+    not ``batched``) called ``name`` in the errors."""
+    sequences = torch.as_tensor(sequences, dtype=problem.action_low.dtype)
     expected = (problem.horizon, problem.action_dim)
-    if tuple(warm_start.shape) != expected:
-        raise ValueError(f"warm_start must be {list(expected)}, got {list(warm_start.shape)}")
-    bad = ~torch.isfinite(warm_start)
+    if tuple(sequences.shape[-2:]) != expected or sequences.ndim != 2 + batched \
+            or sequences.numel() == 0:
+        shape = (["K"] if batched else []) + list(expected)
+        raise ValueError(f"{name} must be [{', '.join(map(str, shape))}], got "
+                         f"{list(sequences.shape)}")
+
+    def where(mask: Tensor) -> str:
+        index = [int(i) for i in mask.nonzero()[0]]
+        return (f"sequence {index[0]}, " if batched else "") + \
+            f"step {index[-2]}, action dim {index[-1]}"
+
+    bad = ~torch.isfinite(sequences)
     if bad.any():
-        step, dim = (int(i) for i in bad.nonzero()[0])
-        raise ValueError(f"warm_start must be finite, got {warm_start[step, dim].item()} at step "
-                         f"{step}, action dim {dim} ({int(bad.sum())} non-finite entries)")
+        raise ValueError(f"{name} must be finite, got {sequences[bad][0].item()} at "
+                         f"{where(bad)} ({int(bad.sum())} non-finite entries)")
     low, high = problem.action_low, problem.action_high
     slack = 1e-6 * (high - low)
-    outside = (warm_start < low - slack) | (warm_start > high + slack)
+    outside = (sequences < low - slack) | (sequences > high + slack)
     if outside.any():
-        step, dim = (int(i) for i in outside.nonzero()[0])
-        raise ValueError(f"warm_start must lie within the action bounds [action_low, "
-                         f"action_high]; got {warm_start[step, dim].item()} at step {step}, "
-                         f"action dim {dim}, outside [{low[dim].item()}, {high[dim].item()}] "
+        dim = int(outside.nonzero()[0][-1])
+        raise ValueError(f"{name} must lie within the action bounds [action_low, "
+                         f"action_high]; got {sequences[outside][0].item()} at "
+                         f"{where(outside)}, outside [{low[dim].item()}, {high[dim].item()}] "
                          f"({int(outside.sum())} entries outside)")
-    if problem.is_discrete and (warm_start != warm_start.round()).any():
-        step, dim = (int(i) for i in (warm_start != warm_start.round()).nonzero()[0])
-        raise ValueError(f"a discrete problem's warm start holds action indices; got "
-                         f"{warm_start[step, dim].item()} at step {step}")
-    return problem.clip_actions(warm_start)
+    fractional = sequences != sequences.round()
+    if problem.is_discrete and fractional.any():
+        raise ValueError(f"a discrete problem's {name} holds action indices; got "
+                         f"{sequences[fractional][0].item()} at {where(fractional)}")
+    return problem.clip_actions(sequences)

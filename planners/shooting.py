@@ -58,6 +58,9 @@ class RandomShooting(Planner):
                                                          dtype=low.dtype)
         if warm_start is not None:
             candidates[0] = warm_start
+        proposed = problem.proposed(state)
+        if proposed is not None:
+            candidates = torch.cat([candidates, proposed])
         with torch.no_grad():
             returns = problem.evaluate(state, candidates)
         best = int(torch.argmax(returns))
@@ -143,6 +146,7 @@ class CEM(Planner):
         problem.require_continuous(type(self).__name__)
         mean, std, low, high = _initial_distribution(problem, warm_start, self.init_std)
         min_std = self.min_std * (high - low) / 2
+        proposed = problem.proposed(state)
         best = _BestSeen()
         with torch.no_grad():
             for i in range(self.iterations):
@@ -150,6 +154,8 @@ class CEM(Planner):
                                             self.generator)
                 if i == 0 and warm_start is not None:  # the shifted plan competes unchanged
                     candidates = torch.cat([candidates, mean[None]])
+                if proposed is not None:
+                    candidates = torch.cat([candidates, proposed])
                 returns = problem.evaluate(state, candidates)
                 best.update(candidates, returns)
                 elites = candidates[torch.topk(returns, self.elites).indices]
@@ -231,6 +237,7 @@ class ICEM(CEM):
         min_std = self.min_std * (high - low) / 2
         num_kept = int(round(self.keep_elites * self.elites))
         carried = self._carried_candidates(mean, num_kept)
+        proposed = problem.proposed(state)
         best = _BestSeen()
         with torch.no_grad():
             for i in range(self.iterations):
@@ -238,7 +245,7 @@ class ICEM(CEM):
                 noise = coloured_noise(self.noise_beta, size, problem.horizon,
                                        problem.action_dim, self.generator, mean.dtype)
                 candidates = bounded_normal(mean, std, low, high, size, self.generator, noise)
-                extra = [c for c in (carried,) if c is not None]
+                extra = [c for c in (carried, proposed) if c is not None]
                 if (i == 0 and warm_start is not None) or i == self.iterations - 1:
                     extra.append(mean[None])  # the shifted plan, and the final mean
                 candidates = torch.cat([candidates, *extra], dim=0)
@@ -333,11 +340,14 @@ class MPPI(Planner):
             nominal = ((problem.action_low + problem.action_high) / 2).expand(horizon, dim)
         else:
             nominal = warm_start
+        proposed = problem.proposed(state)
         shape = (self.num_samples, horizon, dim)
         with torch.no_grad():
             for _ in range(self.iterations):
                 white = torch.randn(shape, generator=self.generator, dtype=dtype)
                 noise = white * colour if colour.ndim == 1 else white @ colour.T
+                if proposed is not None:  # as perturbations of the nominal, exactly
+                    noise = torch.cat([noise, proposed - nominal])
                 returns = problem.evaluate(state, problem.clip_actions(nominal + noise))
                 temperature = self.temperature
                 if self.normalize:
@@ -349,10 +359,10 @@ class MPPI(Planner):
                     # sum_t U_t^T Sigma^-1 eps_t for every sample, as one matrix product
                     weighted_nominal = nominal @ precision if precision.ndim == 2 \
                         else nominal * precision
-                    cost = noise.reshape(shape[0], -1) @ weighted_nominal.reshape(-1)
+                    cost = noise.flatten(1) @ weighted_nominal.reshape(-1)
                     objective = returns - temperature * cost
                 weights = torch.softmax((objective - objective.max()) / temperature, dim=0)
-                update = (weights @ noise.reshape(shape[0], -1)).view(horizon, dim)
+                update = (weights @ noise.flatten(1)).view(horizon, dim)
                 if self.smoothing:
                     update = _low_pass(update, self.smoothing)
                 nominal = problem.clip_actions(nominal + update)
@@ -450,6 +460,7 @@ class CategoricalCEM(Planner):
             chosen = torch.nn.functional.one_hot(warm_start[:, 0].long(), choices).double()
             probabilities = self.warm_start_weight * chosen + \
                 (1 - self.warm_start_weight) * probabilities
+        proposed = problem.proposed(state)
         best = _BestSeen()
         with torch.no_grad():
             for i in range(self.iterations):
@@ -457,6 +468,8 @@ class CategoricalCEM(Planner):
                                             generator=self.generator).T  # [N, H]
                 if i == 0 and warm_start is not None:
                     indices = torch.cat([indices, warm_start[:, 0].long()[None]])
+                if proposed is not None:
+                    indices = torch.cat([indices, proposed[:, :, 0].long()])
                 candidates = indices.to(dtype)[:, :, None]
                 returns = problem.evaluate(state, candidates)
                 best.update(candidates, returns)
