@@ -33,18 +33,22 @@ from experiments import (
     train_agent,
     train_dagger,
     train_distillation,
+    train_dreamer,
     train_dyna_q,
     train_gps,
     train_mbpo,
     train_model_backprop,
     train_model_based_ppo,
+    train_planet,
+    train_tdmpc,
 )
 
 AGENTS = ("ppo", "a2c", "reinforce", "sac")
 TRAIN = {"pets": run_mbrl, "latent": latent_world_model, "dyna-q": train_dyna_q,
          "mbpo": train_mbpo, "mb-ppo": train_model_based_ppo, "a3c": train_a3c,
          "dagger": train_dagger, "distill": train_distillation,
-         "backprop": train_model_backprop, "gps": train_gps,
+         "backprop": train_model_backprop, "gps": train_gps, "tdmpc": train_tdmpc,
+         "planet": train_planet, "dreamer": train_dreamer,
          **dict.fromkeys(AGENTS, train_agent)}
 
 

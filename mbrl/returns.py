@@ -99,6 +99,24 @@ def lambda_returns(rewards: Tensor, values: Tensor, next_values: Tensor, termina
     return gae(rewards, values, next_values, terminated, truncated, gamma, lam)[1]
 
 
+def discounted_lambda_returns(rewards: Tensor, next_values: Tensor, discounts: Tensor,
+                              lam: float) -> Tensor:
+    """TD(lambda) returns with a discount per step, for imagined rollouts whose termination is
+    a predicted probability (Dreamer, Hafner et al. 2020, eq. 6):
+    ``G_t = r_t + d_t ((1 - lam) V(s_{t+1}) + lam G_{t+1})`` with ``G`` at the rollout's end
+    bootstrapped from ``V``, ``d_t = gamma * P(continue after step t)``. Differentiable in
+    every input. With ``d_t = gamma (1 - terminated_t)`` it equals :func:`lambda_returns`
+    without truncations."""
+    _check(1.0, rewards=rewards, next_values=next_values, discounts=discounts)
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    returns, following = [], next_values[-1]
+    for t in reversed(range(rewards.shape[0])):
+        following = rewards[t] + discounts[t] * ((1 - lam) * next_values[t] + lam * following)
+        returns.append(following)
+    return torch.stack(returns[::-1])
+
+
 def n_step_returns(rewards: Tensor, next_values: Tensor, terminated: Tensor, truncated: Tensor,
                    gamma: float, n: int) -> Tensor:
     """n-step TD targets ``sum_{k<m} gamma^k r_{t+k} + gamma^m V(s_{t+m})`` where m <= n stops

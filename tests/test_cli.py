@@ -15,18 +15,22 @@ from experiments import (
     train_agent,
     train_dagger,
     train_distillation,
+    train_dreamer,
     train_dyna_q,
     train_gps,
     train_mbpo,
     train_model_backprop,
     train_model_based_ppo,
+    train_planet,
+    train_tdmpc,
 )
 from mbrl.util.cli import write_help
 from mbrl.util.config import help_text
 
 JOBS = (run_mbrl, train_agent, latent_world_model, train_dyna_q, train_mbpo,
         train_model_based_ppo, train_a3c, train_dagger,
-        train_distillation, train_model_backprop, train_gps)
+        train_distillation, train_model_backprop, train_gps, train_tdmpc,
+        train_planet, train_dreamer)
 
 
 @pytest.mark.parametrize("module", JOBS, ids=lambda m: m.__name__)

@@ -37,3 +37,16 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
                "results": results}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def matmul_rate(rows: int, inner: int, columns: int, repeats: int) -> float:
+    """Measured fp32 FLOP/s of ``[rows, inner] @ [inner, columns]``: the best of ``repeats``
+    timings of 10 products."""
+    a, b = torch.randn(rows, inner), torch.randn(inner, columns)
+    best = float("inf")
+    for _ in range(repeats + 2):
+        started = time.perf_counter()
+        for _ in range(10):
+            torch.mm(a, b)
+        best = min(best, (time.perf_counter() - started) / 10)
+    return 2 * rows * inner * columns / best

@@ -48,7 +48,7 @@ import omegaconf  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from experiments.benchmarks.common import write_results  # noqa: E402
+from experiments.benchmarks.common import matmul_rate, write_results  # noqa: E402
 from mbrl.agents.sac import SACConfig  # noqa: E402
 from mbrl.algorithms.mbpo import MBPOConfig, MBPORun  # noqa: E402
 from mbrl.algorithms.models import DynamicsModelConfig, ModelKind  # noqa: E402
@@ -139,19 +139,6 @@ def run_ours(steps: int, seed: int) -> float:
                       hidden=(SAC_HIDDEN, SAC_HIDDEN), batch_size=SAC_BATCH,
                       learning_rate=SAC_LR, target_entropy=TARGET_ENTROPY))
     return MBPORun.start(config).run().evaluations()[-1]["train_seconds"]
-
-
-def matmul_rate(rows: int, inner: int, columns: int, repeats: int) -> float:
-    """Measured fp32 FLOP/s of ``[rows, inner] @ [inner, columns]``: the best of ``repeats``
-    timings of 10 products."""
-    a, b = torch.randn(rows, inner), torch.randn(inner, columns)
-    best = float("inf")
-    for _ in range(repeats + 2):
-        started = time.perf_counter()
-        for _ in range(10):
-            torch.mm(a, b)
-        best = min(best, (time.perf_counter() - started) / 10)
-    return 2 * rows * inner * columns / best
 
 
 def counted_flops(run: Callable[[int, int], float], steps: int, seed: int) -> int:

@@ -113,9 +113,9 @@ class LatentMPCRun(Run):
                                       config.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(),
                                           lr=config.model.learning_rate)
-        self.mpc = LatentMPC(self.model, build_planner(config.planner), config.planner.horizon,
-                             torch.as_tensor(space.low, dtype=torch.float32),
-                             torch.as_tensor(space.high, dtype=torch.float32))
+        self.mpc = LatentMPC(self.model.encode, build_planner(config.planner), self.model.problem(
+            torch.as_tensor(space.low, dtype=torch.float32),
+            torch.as_tensor(space.high, dtype=torch.float32), config.planner.horizon))
         self.data, self.heldout = EpisodeBuffer(), EpisodeBuffer()
         self.episode = 0
 

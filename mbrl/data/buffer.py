@@ -131,6 +131,27 @@ class ReplayBuffer:
             raise ValueError("cannot sample from an empty ReplayBuffer")
         return self.get(generator.integers(0, self._size, size=batch_size))
 
+    def sample_sequences(self, batch_size: int, length: int, generator: np.random.Generator
+                         ) -> tuple[Batch, np.ndarray]:
+        """``batch_size`` windows of ``length`` consecutive transitions (fields ``[B, L, ...]``),
+        starts drawn uniformly with replacement, and ``valid [B, L]``: False from the step after
+        an episode ended (terminated or truncated) or past the newest transition, where the
+        window's entries are placeholders for a loss to mask."""
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty ReplayBuffer")
+        if int(length) != length or length < 1:
+            raise ValueError(f"length must be a positive integer, got {length!r}")
+        starts = generator.integers(0, self._size, size=batch_size)
+        positions = starts[:, None] + np.arange(length)  # [B, L]
+        inside = positions < self._size
+        batch = self.get(np.minimum(positions, self._size - 1).reshape(-1))
+        done = (batch.terminated | batch.truncated).reshape(batch_size, length)
+        ended_before = np.cumsum(done, axis=1) - done > 0
+        windows = Batch(*(getattr(batch, name).reshape(batch_size, length,
+                                                       *getattr(batch, name).shape[1:])
+                          for name in FIELDS))
+        return windows, inside & ~ended_before
+
     def iterate(self, batch_size: int, generator: np.random.Generator | None = None,
                 indices: np.ndarray | None = None, drop_last: bool = False) -> Iterator[Batch]:
         """One pass over ``indices`` (default all) in minibatches; shuffled given a generator."""

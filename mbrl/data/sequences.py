@@ -13,15 +13,19 @@ from mbrl.util.atomic import atomic_path
 
 class EpisodeBuffer:
     """Episodes of ``obs [T+1, *obs_shape]`` (any dtype, e.g. ``uint8`` pixels),
-    ``actions [T, A]`` and ``rewards [T]``; :meth:`sample` draws windows of ``length`` steps."""
+    ``actions [T, A]`` and ``rewards [T]``, each marked as terminated (its last transition
+    reached a terminal state) or not (cut by a time limit); :meth:`sample` draws windows of
+    ``length`` steps, :meth:`sample_windows` with the continuation flags too."""
 
     def __init__(self) -> None:
         self.episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.terminated: list[bool] = []
 
     def __len__(self) -> int:
         return sum(len(rewards) for _, _, rewards in self.episodes)
 
-    def add_episode(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def add_episode(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                    terminated: bool = False) -> None:
         obs, actions, rewards = np.asarray(obs), np.asarray(actions), np.asarray(rewards)
         steps = len(rewards)
         if steps < 1 or obs.shape[0] != steps + 1 or actions.shape[0] != steps:
@@ -32,36 +36,50 @@ class EpisodeBuffer:
                              f"{self.episodes[0][0].shape[1:]}")
         self.episodes.append((obs, actions.reshape(steps, -1).astype(np.float32),
                               rewards.astype(np.float32)))
+        self.terminated.append(bool(terminated))
 
     def sample(self, batch_size: int, length: int, rng: np.random.Generator
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(obs [B, L+1, ...], actions [B, L, A], rewards [B, L])`` from uniformly drawn
         windows of ``length`` steps within episodes at least that long."""
-        usable = [e for e in self.episodes if len(e[2]) >= length]
+        return self.sample_windows(batch_size, length, rng)[:3]
+
+    def sample_windows(self, batch_size: int, length: int, rng: np.random.Generator
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`sample`'s windows and ``continues [B, L]``: 0 for the transition that
+        ended a terminated episode, 1 elsewhere."""
+        usable = [i for i, e in enumerate(self.episodes) if len(e[2]) >= length]
         if not usable:
             raise ValueError(f"no stored episode has {length} steps")
-        weights = np.array([len(e[2]) - length + 1 for e in usable], dtype=float)
+        weights = np.array([len(self.episodes[i][2]) - length + 1 for i in usable], dtype=float)
         chosen = rng.choice(len(usable), size=batch_size, p=weights / weights.sum())
-        obs, actions, rewards = [], [], []
+        obs, actions, rewards, continues = [], [], [], []
         for index in chosen:
-            episode_obs, episode_actions, episode_rewards = usable[index]
+            episode = usable[index]
+            episode_obs, episode_actions, episode_rewards = self.episodes[episode]
             start = rng.integers(0, len(episode_rewards) - length + 1)
             obs.append(episode_obs[start:start + length + 1])
             actions.append(episode_actions[start:start + length])
             rewards.append(episode_rewards[start:start + length])
+            flags = np.ones(length, np.float32)
+            if self.terminated[episode] and start + length == len(episode_rewards):
+                flags[-1] = 0.0
+            continues.append(flags)
         return (torch.as_tensor(np.stack(obs)), torch.as_tensor(np.stack(actions)),
-                torch.as_tensor(np.stack(rewards)))
+                torch.as_tensor(np.stack(rewards)), torch.as_tensor(np.stack(continues)))
 
     def save(self, path: str | os.PathLike) -> None:
         """Atomically write every episode (concatenated, with their lengths) to ``.npz``."""
         if not self.episodes:
             arrays = {"obs": np.zeros((0,)), "actions": np.zeros((0, 0), np.float32),
-                      "rewards": np.zeros(0, np.float32), "lengths": np.zeros(0, np.int64)}
+                      "rewards": np.zeros(0, np.float32), "lengths": np.zeros(0, np.int64),
+                      "terminated": np.zeros(0, bool)}
         else:
             obs, actions, rewards = zip(*self.episodes, strict=True)
             arrays = {"obs": np.concatenate(obs), "actions": np.concatenate(actions),
                       "rewards": np.concatenate(rewards),
-                      "lengths": np.array([len(r) for r in rewards], np.int64)}
+                      "lengths": np.array([len(r) for r in rewards], np.int64),
+                      "terminated": np.array(self.terminated, bool)}
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
 
@@ -74,9 +92,10 @@ class EpisodeBuffer:
         if missing:
             raise ValueError(f"{path} is not an EpisodeBuffer file: missing {missing}")
         obs_start = step_start = 0
-        for length in data["lengths"].tolist():
+        terminated = data.get("terminated", np.zeros(len(data["lengths"]), bool)).tolist()
+        for length, ended in zip(data["lengths"].tolist(), terminated, strict=True):
             buffer.add_episode(data["obs"][obs_start:obs_start + length + 1],
                                data["actions"][step_start:step_start + length],
-                               data["rewards"][step_start:step_start + length])
+                               data["rewards"][step_start:step_start + length], ended)
             obs_start, step_start = obs_start + length + 1, step_start + length
         return buffer

@@ -63,7 +63,8 @@ def pixels_to_float(obs: Tensor) -> Tensor:
 
 
 class ConvEncoder(nn.Module):
-    """``[B, C, 64, 64]`` -> ``[B, out]``: four 4x4 stride-2 convolutions and a linear layer."""
+    """``[B, C, 64, 64]`` -> ``[B, out]``: four 4x4 stride-2 convolutions and a linear layer
+    (none when ``out`` is the flattened ``channels[-1] x 2 x 2`` map already, as PlaNet's)."""
 
     def __init__(self, in_channels: int, channels: tuple[int, ...], out: int) -> None:
         super().__init__()
@@ -72,7 +73,8 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(in_channels, width, 4, stride=2), nn.ReLU()]
             in_channels = width
         self.convs = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Linear(channels[-1] * 2 * 2, out)
+        flat = channels[-1] * 2 * 2
+        self.head = nn.Identity() if out == flat else nn.Linear(flat, out)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.convs(x))

@@ -4,14 +4,15 @@ MPC in the latent space of a learned world model. (MPC through any batched model
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
 
 from mbrl.envs.simulator import MujocoSimulator
-from mbrl.models.latent import LatentWorldModel
-from planners import MPC, Planner
+from planners import MPC, Planner, Problem
 
 
 class SimulatorMPC:
@@ -35,18 +36,19 @@ class SimulatorMPC:
 
 
 class LatentMPC:
-    """MPC in latent space: encode the observation, plan with any planner over the latent
-    model (``problem = model.problem(...)``), act. Follows the policy protocol."""
+    """MPC in latent space: ``encode(obs [N, ...]) -> [N, Z]`` maps the observation to the
+    planning state (e.g. ``model.encode``), any planner plans over a ``problem`` on those states
+    (e.g. ``model.problem(...)``), act. Follows the policy protocol."""
 
-    def __init__(self, model: LatentWorldModel, planner: Planner, horizon: int,
-                 action_low: Tensor, action_high: Tensor) -> None:
-        self.model = model
-        self.mpc = MPC(planner, model.problem(action_low, action_high, horizon))
+    def __init__(self, encode: Callable[[Tensor], Tensor], planner: Planner,
+                 problem: Problem) -> None:
+        self.encode = encode
+        self.mpc = MPC(planner, problem)
 
     def reset(self) -> None:
         self.mpc.reset()
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        latent = self.model.encode(torch.as_tensor(np.asarray(obs))[None])[0]
+        latent = self.encode(torch.as_tensor(np.asarray(obs))[None])[0]
         return self.mpc.act(latent.numpy(), deterministic)

@@ -157,5 +157,6 @@ def write_help(job: Job) -> None:
 if __name__ == "__main__":  # python -m mbrl.util.cli rewrites the help files of the jobs
     for name in ("run_mbrl", "train_agent", "latent_world_model", "train_dyna_q",
                  "train_mbpo", "train_model_based_ppo", "train_a3c", "train_dagger",
-                 "train_distillation", "train_model_backprop", "train_gps"):
+                 "train_distillation", "train_model_backprop", "train_gps", "train_tdmpc",
+                 "train_planet", "train_dreamer"):
         write_help(importlib.import_module(f"experiments.{name}").JOB)

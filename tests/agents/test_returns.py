@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mbrl.agents import discounted_returns, gae, lambda_returns, n_step_returns, td_errors
+from mbrl.returns import discounted_lambda_returns
 
 T, N, GAMMA = 12, 5, 0.9
 
@@ -109,3 +110,28 @@ def test_shape_and_range_errors_are_clear():
         gae(rewards, values, next_values, terminated, truncated, GAMMA, 1.5)
     with pytest.raises(ValueError, match="gamma"):
         n_step_returns(rewards, next_values, terminated, truncated, 1.5, 2)
+
+
+def test_discounted_lambda_returns_equal_lambda_returns_for_hard_terminations():
+    g = torch.Generator().manual_seed(0)
+    rewards, values = torch.randn(7, 4, generator=g), torch.randn(8, 4, generator=g)
+    terminated = torch.rand(7, 4, generator=g) < 0.2
+    for lam in (0.0, 0.7, 1.0):
+        expected = lambda_returns(rewards, values[:-1], values[1:], terminated,
+                                  torch.zeros_like(terminated), 0.9, lam)
+        got = discounted_lambda_returns(rewards, values[1:], 0.9 * (~terminated).float(), lam)
+        torch.testing.assert_close(got, expected)
+
+
+def test_discounted_lambda_returns_with_soft_discounts_by_hand():
+    """Two steps, d = (0.5, 0.8), lam = 0.5: G_1 = r_1 + 0.8 V_2,
+    G_0 = r_0 + 0.5 (0.5 V_1 + 0.5 G_1); gradients reach the discounts."""
+    rewards = torch.tensor([[1.0], [2.0]])
+    next_values = torch.tensor([[3.0], [4.0]])
+    discounts = torch.tensor([[0.5], [0.8]], requires_grad=True)
+    returns = discounted_lambda_returns(rewards, next_values, discounts, 0.5)
+    g1 = 2.0 + 0.8 * 4.0
+    torch.testing.assert_close(returns, torch.tensor([[1.0 + 0.5 * (0.5 * 3.0 + 0.5 * g1)],
+                                                      [g1]]))
+    returns.sum().backward()
+    assert discounts.grad.abs().min() > 0

@@ -55,3 +55,27 @@ def test_bad_input_is_a_clear_error():
         ReplayBuffer(0, 3, 2)
     with pytest.raises(ValueError, match="empty"):
         buffer.sample(1, np.random.default_rng(0))
+
+
+def test_sequence_windows_stop_at_episode_ends_and_the_newest_transition():
+    buffer = ReplayBuffer(capacity=6, obs_dim=1, act_dim=1)
+    done_at = {2, 6}  # episodes end at the 3rd and 7th transitions (the 7th is a truncation)
+    for t in range(8):  # 8 transitions into 6 slots: positions 0..5 hold t = 2..7
+        buffer.add(np.array([t], np.float32), np.array([t], np.float32), float(t),
+                   np.array([t + 1], np.float32), t == 2, t == 6)
+    windows, valid = buffer.sample_sequences(200, 3, np.random.default_rng(0))
+    assert windows.obs.shape == (200, 3, 1) and windows.rew.shape == (200, 3)
+    assert valid.shape == (200, 3) and valid[:, 0].all()
+    for obs, ok in zip(windows.obs[:, :, 0], valid, strict=True):
+        start = int(obs[0])
+        expected = []
+        for k in range(3):
+            t = start + k
+            alive = t <= 7 and not any(d in done_at for d in range(start, t))
+            expected.append(alive)
+            if alive:
+                assert obs[k] == t  # consecutive transitions of one episode
+        assert ok.tolist() == expected
+    assert {int(o) for o in windows.obs[:, 0, 0]} == set(range(2, 8))
+    with pytest.raises(ValueError, match="length must be a positive integer"):
+        buffer.sample_sequences(2, 0, np.random.default_rng(0))

@@ -76,7 +76,8 @@ def test_pixel_model_shapes_and_gradients():
 def test_latent_mpc_acts_within_bounds():
     model = LatentWorldModel((2,), 1, LatentModelConfig(latent_dim=4, hidden=16))
     low, high = torch.tensor([-0.5]), torch.tensor([0.5])
-    policy = LatentMPC(model, CEM(population=32, elites=4, iterations=2, seed=0), 5, low, high)
+    policy = LatentMPC(model.encode, CEM(population=32, elites=4, iterations=2, seed=0),
+                       model.problem(low, high, 5))
     action = policy.act(np.array([0.1, -0.2], np.float32))
     assert action.shape == (1,) and abs(action[0]) <= 0.5
 
@@ -91,7 +92,7 @@ def test_episode_buffer_windows_and_errors():
         buffer.add_episode(np.zeros((3, 2)), np.zeros((3, 1)), np.zeros(3))
 
 
-@pytest.mark.parametrize("task", ["Pendulum-v1", "CartPoleSwingUp"])
+@pytest.mark.parametrize("task", ["Pendulum-v1", "CartPoleSwingUp", "InvertedPendulum-v5"])
 def test_pixel_wrapper_renders_stacked_frames(task):
     env = make_pixel_env(task, size=64, frame_stack=2)
     obs, info = env.reset(seed=0)
