@@ -3,7 +3,8 @@
 mbrl-lib's top-level package is also named ``mbrl``, so it is installed apart and its modules
 are moved to ``mbrl_lib.*`` before our package is imported:
 
-    pip install --no-deps --target .bench/mbrl-lib mbrl==0.2.0 && pip install hydra-core==1.3.8 termcolor
+    pip install --no-deps --target .bench/mbrl-lib mbrl==0.2.0
+    pip install hydra-core==1.3.8 termcolor
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ PlaNet model, in one process, at equal sizes.
 
 mbrl-lib is installed apart (``experiments/benchmarks/mbrl_lib_peer.py``):
 
-    pip install --no-deps --target .bench/mbrl-lib mbrl==0.2.0 && pip install hydra-core==1.3.8 termcolor
+    pip install --no-deps --target .bench/mbrl-lib mbrl==0.2.0
+    pip install hydra-core==1.3.8 termcolor
     python -m experiments.benchmarks.rssm_vs_mbrl_lib
 
 Both sides: a sequence batch of 50 windows of 50 transitions of 64 x 64 RGB frames
