@@ -146,12 +146,13 @@ class WorldModelRun(Run):
     def label(self) -> str:
         raise NotImplementedError
 
-    def make_env(self, render_mode: str | None = None) -> gym.Env:
+    def make_env(self) -> gym.Env:
+        """The task's env with ``action_repeat``, observing frames or states."""
         config = self.config
         if config.pixels:
             return make_pixel_env(config.task, config.size, config.frame_stack,
                                   config.action_repeat)
-        env = self.task.make_env(render_mode=render_mode)
+        env = self.task.make_env()
         if config.action_repeat > 1:
             env = ActionRepeat(env, config.action_repeat)
         return env

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from mbrl.models.latent import ConvDecoder, ConvEncoder, pixels_to_float
 from mbrl.nn import mlp
 from planners import Problem
+from planners.problem import ValueFn
 
 
 @dataclass
@@ -242,7 +243,7 @@ class RSSM(nn.Module):
     # ----- planning ------------------------------------------------------------------------
     def problem(self, action_low: Tensor, action_high: Tensor, horizon: int,
                 generator: torch.Generator | None = None, sample: bool = True,
-                terminal_value: object = None, discount: float = 1.0) -> Problem:
+                terminal_value: ValueFn | None = None, discount: float = 1.0) -> Problem:
         """Planning over states ``[D + S]`` with :meth:`imagine_step` (prior samples from
         ``generator``, or the prior mean when not ``sample``) and the learned reward; for a
         terminating task the continuation head ends a row (``c < 0.5``)."""
