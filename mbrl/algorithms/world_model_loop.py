@@ -67,7 +67,7 @@ class WorldModelRunConfig:
     episodes: int = 60  # episodes in all, the seed episodes included
     updates_per_episode: int = 100  # updates before each episode after the seed episodes
     batch_size: int = 16  # windows per update
-    sequence_length: int = 32  # transitions per window
+    sequence_length: int = 32  # transitions per window (at most the shortest stored episode)
     exploration_std: float = 0.3  # std of the acting noise, a fraction of the half action range
     eval_every: int = 10  # episodes between evaluations (0: none)
     eval_episodes: int = 10  # deterministic episodes per evaluation
