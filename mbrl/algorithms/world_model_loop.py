@@ -146,13 +146,14 @@ class WorldModelRun(Run):
     def label(self) -> str:
         raise NotImplementedError
 
-    def make_env(self) -> gym.Env:
-        """The task's env with ``action_repeat``, observing frames or states."""
+    def make_env(self, render_mode: str | None = None) -> gym.Env:
+        """The task's env with ``action_repeat``, observing frames (rendered ``rgb_array``
+        already) or states (rendered in ``render_mode``)."""
         config = self.config
         if config.pixels:
             return make_pixel_env(config.task, config.size, config.frame_stack,
                                   config.action_repeat)
-        env = self.task.make_env()
+        env = self.task.make_env(render_mode=render_mode)
         if config.action_repeat > 1:
             env = ActionRepeat(env, config.action_repeat)
         return env
@@ -270,6 +271,13 @@ class WorldModelRun(Run):
 
     def evaluations(self) -> list[dict[str, float]]:
         return self.folder.read("eval")
+
+    def evaluation_policy(self) -> FilteredPolicy:
+        """The acting policy from the filtered state (``mbrl eval`` acts deterministically)."""
+        return self.policy()
+
+    def evaluation_env(self, render_mode: str | None = None) -> gym.Env:
+        return self.make_env(render_mode)
 
     # ----- checkpoints ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

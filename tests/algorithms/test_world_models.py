@@ -90,3 +90,15 @@ def test_dreamer_learns_pendulum_from_states(tmp_path):
         f"output_dir={tmp_path}"])
     run = DreamerRun.start(config).run()
     assert max(r["eval_return"] for r in run.evaluations()) >= -400
+
+
+def test_mbrl_eval_acts_from_a_world_model_run_folder(tmp_path, capsys):
+    import json
+
+    from experiments import command
+
+    run = start("dreamer", tmp_path, "pixels=false", "episodes=3").run()
+    capsys.readouterr()
+    assert command.main(["eval", str(run.folder.root), "--episodes", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["returns"]) == 2 and all(math.isfinite(r) for r in result["returns"])
