@@ -4,8 +4,9 @@
     python -m experiments.train_dreamer --resume runs/dreamer-Pendulum-v1-s1-...
 
 Presets in ``experiments/presets/world_models/``; run folders hold episodes.csv (every
-episode's return and the last update's losses), eval.csv, eval_eval_return.png and checkpoints
-with the episodes.
+episode's return), train.csv (the last update's losses before each episode), eval.csv,
+eval_return.png and checkpoints with the episodes. ``mbrl eval <run folder>`` evaluates or
+films the learned policy.
 """
 
 from __future__ import annotations
