@@ -133,7 +133,6 @@ class WorldModelRun(Run):
         self.space = self.env.env.action_space
         self.model = RSSM(self.env.env.observation_space.shape, self.space.shape[0],
                           config.model, terminates=self.task.termination_fn is not never_terminates)
-        self.model.eval()
         self.model_optimizer = torch.optim.Adam(self.model.parameters(),
                                                 lr=config.model.learning_rate)
         self.data = EpisodeBuffer()
@@ -208,7 +207,7 @@ class WorldModelRun(Run):
             bar.set_postfix(ret=f"{rewards.sum():.1f}")
         bar.close()
 
-    def run_episode(self, policy: Any, seed: int
+    def run_episode(self, policy: Any, seed: int, deterministic: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """One episode: ``(obs [T+1, ...], actions [T, A], rewards [T], terminated)``."""
         obs = self.env.reset(seed)
@@ -216,7 +215,8 @@ class WorldModelRun(Run):
         frames, actions, rewards = [obs], [], []
         while True:
             with torch.no_grad():
-                step = self.env.step(np.asarray(policy.act(obs), dtype=np.float32))
+                step = self.env.step(np.asarray(policy.act(obs, deterministic),
+                                                 dtype=np.float32))
             frames.append(step.next_obs[0])
             actions.append(step.actions[0])
             rewards.append(step.rewards[0])
@@ -238,14 +238,12 @@ class WorldModelRun(Run):
             where = f"episode {self.episode}, update {update}"
             obs, actions, rewards, continues = self.data.sample_windows(config.batch_size,
                                                                         length, rng)
-            model.train()
             loss, states, metrics = model.loss(obs, actions, rewards, continues, generator)
             check_finite_loss("RSSM", where, loss.item(), last_loss)
             self.model_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.model.max_grad_norm)
             self.model_optimizer.step()
-            model.eval()
             last_loss = loss.item()
             metrics = {**metrics, **self.learn(states.detach(), generator, where)}
             bar.update(1)
@@ -258,8 +256,7 @@ class WorldModelRun(Run):
             policy, returns = self.policy(), []
             for index in range(config.eval_episodes):
                 seed = self.seeds.derive(Purpose.EVALUATION, self.episode, index)
-                deterministic = _Deterministic(policy)
-                returns.append(float(self.run_episode(deterministic, seed)[2].sum()))
+                returns.append(float(self.run_episode(policy, seed, deterministic=True)[2].sum()))
         mean_return = float(np.mean(returns))
         self.log("eval", {"episode": self.episode, "env_steps": self.env_steps,
                           "eval_return": mean_return, "train_seconds": self.clock.seconds})
@@ -296,16 +293,3 @@ class WorldModelRun(Run):
 
     def load_buffers(self, buffers: dict[str, EpisodeBuffer]) -> None:
         self.data = buffers["episodes"]
-
-
-class _Deterministic:
-    """A policy's deterministic actions through the policy protocol (for evaluation)."""
-
-    def __init__(self, policy: FilteredPolicy) -> None:
-        self.policy = policy
-
-    def reset(self) -> None:
-        self.policy.reset()
-
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        return self.policy.act(obs, deterministic=True)

@@ -70,9 +70,11 @@ def test_imagination_keeps_shapes_and_is_deterministic_for_a_fixed_generator():
         first, again, other = imagine(3), imagine(3), imagine(4)
     assert first.shape == (6, 7, 20)
     assert torch.equal(first, again) and not torch.equal(first, other)
-    mean_path = model.imagine_step(states[:, -1], torch.zeros(6, 2), sample=False)
-    torch.testing.assert_close(mean_path, model.imagine_step(states[:, -1], torch.zeros(6, 2),
-                                                             sample=False))
+    with torch.no_grad():  # the prior's mean step: h from the GRU, s the prior's mean
+        mean_step = model.imagine_step(states[:, -1], torch.zeros(6, 2), sample=False)
+        h = model.recurrent(states[:, -1], torch.zeros(6, 2))
+    torch.testing.assert_close(mean_step, torch.cat([h, model.prior(h)[0]], -1))
+    assert not torch.equal(mean_step, first[:, 0])  # a sample is not the mean
 
 
 @pytest.mark.parametrize("planner", [
