@@ -43,6 +43,9 @@ class DynamicsModelConfig:
     probabilistic: bool = True  # Gaussian heads (NLL) rather than deterministic members (MSE)
     propagation: Propagation = Propagation.ts_inf  # how particles pick members (PETS)
     num_particles: int = 20  # particles per candidate sequence (ensemble)
+    # TS-inf steps the elites together (one batched matmul per layer) up to this many rows per
+    # elite, one by one above it, where that measured faster (0: always one by one)
+    stacked_rows: int = 1024
     retrain_every: int | None = None  # also refit (model and value) every k steps of an episode
     # also refit within an episode once the buffer has grown by this factor since the last fit:
     # often while data is scarce, rarely once it is plentiful
@@ -63,6 +66,8 @@ class DynamicsModelConfig:
                              "PETS's per-layer weight decays")
         require_positive(self, "batch_size", "max_epochs", "patience", "min_updates_per_epoch",
                          "num_particles", prefix="model.")
+        if self.stacked_rows < 0:
+            raise ValueError(f"model.stacked_rows must be >= 0, got {self.stacked_rows}")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"model.validation_fraction must be in [0, 1), got "
                              f"{self.validation_fraction}")

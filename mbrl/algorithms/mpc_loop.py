@@ -35,6 +35,7 @@ from mbrl.algorithms.planning import PlannerConfig, PlannerName, build_planner, 
 from mbrl.data import EnvStepper, ReplayBuffer
 from mbrl.envs import make_task
 from mbrl.envs.video import Video, frame_rate
+from mbrl.models.propagation import EnsembleDynamics
 from mbrl.models.value import StateValue, fit_state_value
 from mbrl.policies import RandomPolicy
 from mbrl.runs import Run
@@ -176,6 +177,8 @@ class MBRLRun(Run):
         self.model.eval()
         self.dynamics = self.model.planning_dynamics(model_config.num_particles,
                                                      model_config.propagation.value)
+        if isinstance(self.dynamics, EnsembleDynamics):
+            self.dynamics.stacked_rows = model_config.stacked_rows
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=model_config.learning_rate,
                                           weight_decay=model_config.weight_decay, fused=True)
         self.fit_settings = fit_settings(model_config)

@@ -8,14 +8,16 @@ the Gaussian negative log-likelihood plus ``0.01 (sum max_logvar - sum min_logva
 per-layer weight decay, on a bootstrap resample of the data per member (eq. 5.3.3).
 ``probabilistic=False`` gives a deterministic ensemble trained by MSE.
 
-Member weights are stored stacked (``[E, in, out]`` per layer) and used two ways, each where it
-measured faster (``python -m experiments.benchmarks.ensemble_layout``, 5 members of 4 x 200
-SiLU on 2 CPU cores). Training runs all members at once with one ``baddbmm`` per layer: a
-forward-backward step at batch 256 took 0.85x the time of a per-member loop, and with 5x fewer
-parameter tensors for the optimiser a whole epoch went from 13k to 18k transitions/s. Planning
-and evaluation loop over the members with one matmul per layer on a view of member ``e``'s
-weights, which took 0.3-0.6x the time of ``baddbmm`` at 500-2000 rows per member (PETS planning
-with 500 candidates x 20 particles has 2000) and lets each member see only its own rows.
+Member weights are stored stacked (``[E, in, out]`` per layer). Training runs all members at
+once with one ``baddbmm`` per layer: a forward-backward step at batch 256 took 0.85x the time of
+a per-member loop, and with 5x fewer parameter tensors for the optimiser a whole epoch went from
+13k to 18k transitions/s (``python -m experiments.benchmarks.ensemble_layout``, 5 members of
+4 x 200 SiLU on 2 CPU cores). Planning (TS-infinity, ``EnsembleDynamics``) steps the elites
+together the same way where each has at most ``stacked_rows`` rows (the real-time iCEM on
+InvertedPendulum: 38.6 ms per action against 82.7 ms member by member, HalfCheetah: 55.5 against
+110.4; ``python -m experiments.benchmarks.pets_real_time``), and member by member on views of
+each member's weights above that, where the loop measured faster (at 500-2000 rows per member
+``baddbmm`` took 1.6-3x the loop's time in ``ensemble_layout``).
 """
 
 from __future__ import annotations
@@ -155,6 +157,19 @@ class ProbabilisticEnsemble(DynamicsModel):
         mean, logvar = self.member_forward(member, obs, act)
         if generator is not None and self.probabilistic:
             noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+            mean = mean + torch.exp(0.5 * logvar) * noise
+        return obs + self.delta_normalizer.denormalize(mean)
+
+    def sample_next_members(self, members: tuple[int, ...], obs: Tensor, act: Tensor,
+                            generator: torch.Generator | None) -> Tensor:
+        """``sample_next`` of several members at once: member ``members[i]`` on ``obs[i]``,
+        ``act[i]`` (``[M, B, S]``, ``[M, B, A]``) -> ``[M, B, S]``, with the same draws as
+        ``sample_next`` called member by member in that order."""
+        x = self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
+        mean, logvar = self._gaussian(self.net.forward_members(members, x))
+        if generator is not None and self.probabilistic:
+            noise = torch.stack([torch.randn(mean.shape[1:], generator=generator,
+                                             dtype=mean.dtype) for _ in members])
             mean = mean + torch.exp(0.5 * logvar) * noise
         return obs + self.delta_normalizer.denormalize(mean)
 

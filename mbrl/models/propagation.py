@@ -13,6 +13,8 @@ next_states [B, S]`` with rows laid out candidate-major over ``num_particles`` p
 - ``"random_model"``: one random elite for all rows at each step.
 
 With ``sample=True`` each prediction is a draw from the member's Gaussian, else its mean.
+``stacked_rows``: see ``STACKED_ROWS`` (0 steps the members one by one; the two ways differ in
+the last bit of the activations).
 All randomness comes from ``generator``.
 """
 
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
     from mbrl.models.ensemble import ProbabilisticEnsemble
 
 MODES = ("ts_inf", "ts1", "expectation", "random_model")
+# TS-infinity steps the members together (one batched matmul per layer) up to this many rows per
+# member, and member by member above it, where the loop measured faster
+# (``python -m experiments.benchmarks.ensemble_layout``)
+STACKED_ROWS = 1024
 
 
 class EnsembleDynamics:
@@ -34,7 +40,8 @@ class EnsembleDynamics:
 
     def __init__(self, ensemble: ProbabilisticEnsemble, num_particles: int,
                  mode: str = "ts_inf", sample: bool = True,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, stacked_rows: int = STACKED_ROWS
+                 ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if num_particles < 1:
@@ -42,6 +49,7 @@ class EnsembleDynamics:
         self.ensemble, self.num_particles, self.mode, self.sample = (
             ensemble, int(num_particles), mode, sample)
         self.generator = generator if generator is not None else torch.Generator()
+        self.stacked_rows = int(stacked_rows)
 
     def __call__(self, states: Tensor, actions: Tensor) -> Tensor:
         if states.shape[0] % self.num_particles:
@@ -69,9 +77,16 @@ class EnsembleDynamics:
 
     def _fixed_members(self, states: Tensor, actions: Tensor, elites: list[int],
                        draw: torch.Generator | None) -> Tensor:
-        """TS-infinity: particle ``p`` of every candidate through elite ``p % K``, selected with
-        strided views of the ``[N, P, .]`` layout (no masks)."""
+        """TS-infinity: particle ``p`` of every candidate through elite ``p % K``. Where every
+        used elite gets the same number of rows (P a multiple of K, or P <= K) and at most
+        ``stacked_rows`` of them, the members run together (``sample_next_members``); else one
+        member at a time on strided views of the ``[N, P, .]`` layout. Both give the same
+        numbers."""
         particles, count = self.num_particles, len(elites)
+        used = min(particles, count)
+        rows_per_member = states.shape[0] // used
+        if particles % used == 0 and rows_per_member <= self.stacked_rows:
+            return self._stacked_members(states, actions, tuple(elites[:used]), draw)
         grid = (-1, particles)
         states_3d = states.reshape(*grid, states.shape[-1])
         actions_3d = actions.reshape(*grid, actions.shape[-1])
@@ -83,3 +98,18 @@ class EnsembleDynamics:
                 member, mine_states.reshape(-1, shape[-1]),
                 actions_3d[:, index::count].reshape(-1, actions.shape[-1]), draw).reshape(shape)
         return next_states.reshape(states.shape)
+
+    def _stacked_members(self, states: Tensor, actions: Tensor, members: tuple[int, ...],
+                         draw: torch.Generator | None) -> Tensor:
+        """Rows ``[N * P, .]`` regrouped member-major ``[M, N * P / M, .]`` (particle ``p`` to
+        member ``p % M``), stepped in one stacked call, and laid out candidate-major again."""
+        used, groups = len(members), self.num_particles // len(members)
+
+        def member_major(x: Tensor) -> Tensor:  # [N * P, D] -> [M, N * groups, D]
+            return x.reshape(-1, groups, used, x.shape[-1]).permute(2, 0, 1, 3).reshape(
+                used, -1, x.shape[-1])
+
+        out = self.ensemble.sample_next_members(members, member_major(states),
+                                                member_major(actions), draw)
+        return out.reshape(used, -1, groups, states.shape[-1]).permute(1, 2, 0, 3).reshape(
+            states.shape)

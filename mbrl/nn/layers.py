@@ -89,6 +89,7 @@ class EnsembleMLP(nn.Module):
         if not like_mlp:
             self.reset_parameters()
         self.activation = ACTIVATIONS[activation]()
+        self._stack_cache: tuple | None = None  # (members, versions, weights, biases)
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -107,6 +108,32 @@ class EnsembleMLP(nn.Module):
             if index < last:
                 h = self.activation(h)
         return h
+
+    def forward_members(self, members: tuple[int, ...], x: Tensor) -> Tensor:
+        """Members ``members`` (in that order), each on its own batch: ``x [M, B, in] ->
+        [M, B, out]``, one ``baddbmm`` per layer. Equals ``member(members[i], x[i])`` row for
+        row; faster than that loop when batches are small (see ``mbrl.models.ensemble``)."""
+        last = len(self.weights) - 1
+        for layer, (weight, bias) in enumerate(zip(*self._stacked(members), strict=True)):
+            x = torch.baddbmm(bias, x, weight)
+            if layer < last:
+                x = self.activation(x)
+        return x
+
+    def _stacked(self, members: tuple[int, ...]) -> tuple[list[Tensor], list[Tensor]]:
+        """Weights ``[M, in, out]`` and biases ``[M, 1, out]`` of ``members``: the parameters
+        themselves for every member in order, else stacked copies kept until a parameter
+        changes (its version counter moves on every in-place update)."""
+        if members == tuple(range(self.members)):
+            return list(self.weights), list(self.biases)
+        versions = tuple(p._version for p in self.parameters())
+        if self._stack_cache is None or self._stack_cache[:2] != (members, versions):
+            index = torch.tensor(members)
+            with torch.no_grad():
+                weights = [w.index_select(0, index) for w in self.weights]
+                biases = [b.index_select(0, index) for b in self.biases]
+            self._stack_cache = (members, versions, weights, biases)
+        return self._stack_cache[2], self._stack_cache[3]
 
     def member(self, index: int, x: Tensor) -> Tensor:
         last = len(self.weights) - 1

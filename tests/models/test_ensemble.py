@@ -161,3 +161,19 @@ def test_deterministic_variant_and_bad_settings():
         ProbabilisticEnsemble(2, 1, ensemble_size=2, num_elites=3)
     with pytest.raises(ValueError, match="mode"):
         EnsembleDynamics(model, 1, mode="mean")
+
+
+@pytest.mark.parametrize("particles", [1, 3, 5, 10, 7])
+def test_ts_inf_stacked_members_equal_member_by_member(particles):
+    """TS-infinity steps the elites together where each has equal rows (particles a multiple
+    of the elites, or fewer particles than elites) and one by one otherwise (7 over 5): the
+    same draws and, up to the last bit of the activations, the same next states."""
+    torch.manual_seed(0)
+    model = ProbabilisticEnsemble(3, 2, ensemble_size=6, hidden_size=16, num_layers=2,
+                                  num_elites=5)
+    model.fit_normalizers(torch.randn(50, 3), torch.randn(50, 2), torch.randn(50, 3))
+    model.elites.copy_(torch.tensor([4, 0, 2, 5, 1]))
+    states, actions = torch.randn(8 * particles, 3), torch.randn(8 * particles, 2)
+    outputs = [EnsembleDynamics(model, particles, generator=torch.Generator().manual_seed(1),
+                                stacked_rows=rows)(states, actions) for rows in (1024, 0)]
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)

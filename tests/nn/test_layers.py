@@ -26,6 +26,20 @@ def test_members_see_their_own_rows_and_gradients_stay_apart():
     assert net.weights[0].grad[1:].abs().sum() == 0
 
 
+def test_forward_members_equals_each_member_and_follows_weight_updates():
+    net = EnsembleMLP(4, [3, 8, 8, 2], "silu")
+    x = torch.randn(2, 5, 3)
+    subset = (3, 1)
+    with torch.no_grad():
+        for _ in range(2):  # the stacked copy of a subset is rebuilt after the weights change
+            out = net.forward_members(subset, x)
+            for row, member in enumerate(subset):
+                torch.testing.assert_close(out[row], net.member(member, x[row]))
+            net.weights[1].mul_(2.0)
+        every = torch.randn(4, 5, 3)
+        torch.testing.assert_close(net.forward_members((0, 1, 2, 3), every), net(every))
+
+
 def test_reset_and_member_state():
     net = EnsembleMLP(2, [2, 4, 1])
     generator = torch.Generator().manual_seed(1)

@@ -33,6 +33,7 @@ RUNS: dict[str, tuple[str, str, list[str], list[str]]] = {
     "pets_inverted_pendulum": ("experiments.run_mbrl", "pets_inverted_pendulum", [
         "episodes=2", "episode_steps=40", "planner.mppi.num_samples=100",
         "planner.mppi.iterations=2",
+        "model.stacked_rows=0",  # members one by one, as when this was recorded
         "model.max_epochs=5", "model.hidden_size=64", "terminal_value.rounds=2",
         "terminal_value.epochs_per_round=2"], ["episodes"]),
     "mlp_inverted_pendulum_value": ("experiments.run_mbrl", "inverted_pendulum", [
