@@ -28,8 +28,9 @@ consecutive states (so each warm-starts as in an episode), at the process's thre
 ``ms_per_action`` is the median block mean. ``gflop_per_action`` (matmul FLOPs, counted by
 ``torch.utils.flop_counter.FlopCounterMode`` over one block) is set against the fp32 matmul
 rate measured in the same process: 2048-cubed products (peak) and a 320 x 200 by 200 x 200
-product (layer rate: one hidden layer at 64 rows for each of 5 members). ``--phase`` runs returns and timing apart (timing wants a
-quiet machine); results go to ``results/pets_real_time[_returns|_timing].json``.
+product (layer rate: one hidden layer at 64 rows for each of 5 members). ``--phase`` runs
+returns and timing apart (timing wants a quiet machine); results go to
+``results/pets_real_time[_returns|_timing].json``.
 """
 
 from __future__ import annotations

@@ -80,8 +80,8 @@ class EnsembleDynamics:
         """TS-infinity: particle ``p`` of every candidate through elite ``p % K``. Where every
         used elite gets the same number of rows (P a multiple of K, or P <= K) and at most
         ``stacked_rows`` of them, the members run together (``sample_next_members``); else one
-        member at a time on strided views of the ``[N, P, .]`` layout. Both give the same
-        numbers."""
+        member at a time on strided views of the ``[N, P, .]`` layout. Both make the same
+        draws and agree up to the last bit of the activations."""
         particles, count = self.num_particles, len(elites)
         used = min(particles, count)
         rows_per_member = states.shape[0] // used

@@ -111,8 +111,9 @@ class EnsembleMLP(nn.Module):
 
     def forward_members(self, members: tuple[int, ...], x: Tensor) -> Tensor:
         """Members ``members`` (in that order), each on its own batch: ``x [M, B, in] ->
-        [M, B, out]``, one ``baddbmm`` per layer. Equals ``member(members[i], x[i])`` row for
-        row; faster than that loop when batches are small (see ``mbrl.models.ensemble``)."""
+        [M, B, out]``, one ``baddbmm`` per layer. Equals ``member(members[i], x[i])`` up to the
+        last bit of the activations; faster than that loop when batches are small (see
+        ``mbrl.models.ensemble``)."""
         last = len(self.weights) - 1
         for layer, (weight, bias) in enumerate(zip(*self._stacked(members), strict=True)):
             x = torch.baddbmm(bias, x, weight)
