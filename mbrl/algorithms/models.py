@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from mbrl.models import FitSettings, MLPDynamics, ProbabilisticEnsemble
+from mbrl.models.propagation import STACKED_ROWS
 from mbrl.util.config import require_positive
 
 
@@ -45,7 +46,7 @@ class DynamicsModelConfig:
     num_particles: int = 20  # particles per candidate sequence (ensemble)
     # TS-inf steps the elites together (one batched matmul per layer) up to this many rows per
     # elite, one by one above it, where that measured faster (0: always one by one)
-    stacked_rows: int = 1024
+    stacked_rows: int = STACKED_ROWS
     retrain_every: int | None = None  # also refit (model and value) every k steps of an episode
     # also refit within an episode once the buffer has grown by this factor since the last fit:
     # often while data is scarce, rarely once it is plentiful
