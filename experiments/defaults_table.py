@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.agent_seeds import summarise, train_seed
+from experiments.agent_seeds import mpc_seed, summarise, train_seed
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -48,26 +48,12 @@ ENTRIES = [
 ]
 
 
-def mpc_seed(entry: Entry, seed: int, threshold: float, output_dir: str) -> dict:
-    """One seed of the MPC loop at its defaults: the curve is (env steps, episode return)."""
-    from mbrl.algorithms.mpc_loop import MBRLConfig, MBRLRun
-    from mbrl.util.config import load_config
-
-    config = load_config(MBRLConfig, None, [f"task={entry.task}", *entry.budget, f"seed={seed}",
-                                            "progress=false", f"output_dir={output_dir}"])
-    run = MBRLRun.start(config).run()
-    rows = run.folder.read("episodes")
-    curve = [[int(r["env_steps"]), round(r["return"], 2)] for r in rows]
-    return {"seed": seed, "run_dir": str(run.folder.root),
-            "first_step_at_threshold": next((s for s, v in curve if v >= threshold), None),
-            "train_seconds": None, "curve": curve}
-
-
 def run_entry(entry: Entry, seeds: list[int], output_dir: str) -> Path:
     runs = []
     for seed in seeds:
         if entry.algo == "mpc":
-            runs.append(mpc_seed(entry, seed, entry.threshold, output_dir))
+            runs.append(mpc_seed(None, [f"task={entry.task}", *entry.budget], seed,
+                                 entry.threshold, output_dir))
         else:
             runs.append(train_seed(None, [f"algo={entry.algo}", f"task={entry.task}",
                                           *entry.budget], seed, entry.threshold, output_dir))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -25,6 +26,15 @@ def median_seconds(function: Callable[[], Any], repeats: int, warmup: int = 2) -
         function()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def counted_flops(function: Callable[[], Any]) -> int:
+    """Matmul FLOPs (forward and backward) of one call of ``function``, counted by
+    ``torch.utils.flop_counter.FlopCounterMode``."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        function()
+    return counter.get_total_flops()
 
 
 def write_results(name: str, results: dict[str, Any]) -> Path:

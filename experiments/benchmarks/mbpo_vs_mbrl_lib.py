@@ -46,9 +46,8 @@ from collections.abc import Callable  # noqa: E402
 import gymnasium as gym  # noqa: E402
 import omegaconf  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from experiments.benchmarks.common import matmul_rate, write_results  # noqa: E402
+from experiments.benchmarks.common import counted_flops, matmul_rate, write_results  # noqa: E402
 from mbrl.agents.sac import SACConfig  # noqa: E402
 from mbrl.algorithms.mbpo import MBPOConfig, MBPORun  # noqa: E402
 from mbrl.algorithms.models import DynamicsModelConfig, ModelKind  # noqa: E402
@@ -141,12 +140,10 @@ def run_ours(steps: int, seed: int) -> float:
     return MBPORun.start(config).run().evaluations()[-1]["train_seconds"]
 
 
-def counted_flops(run: Callable[[int, int], float], steps: int, seed: int) -> int:
-    """Matmul FLOPs (forward and backward) of one whole run."""
-    counter = FlopCounterMode(display=False)
-    with counter, contextlib.redirect_stdout(open(os.devnull, "w")):
-        run(steps, seed)
-    return counter.get_total_flops()
+def run_flops(run: Callable[[int, int], float], steps: int, seed: int) -> int:
+    """Matmul FLOPs (forward and backward) of one whole run, its printing silenced."""
+    with contextlib.redirect_stdout(open(os.devnull, "w")):
+        return counted_flops(lambda: run(steps, seed))
 
 
 def main() -> None:
@@ -172,7 +169,7 @@ def main() -> None:
         per_step = statistics.median(seconds[name]) / args.steps
         entry = {"seconds": seconds[name], "ms_per_env_step": 1000 * per_step}
         if not args.no_flops:
-            flops = counted_flops(run, args.steps, args.seeds[0])
+            flops = run_flops(run, args.steps, args.seeds[0])
             entry["gflop_per_env_step"] = flops / args.steps / 1e9
             entry["achieved_gflops"] = flops / args.steps / per_step / 1e9
             entry["roofline_fraction"] = flops / args.steps / per_step / peak

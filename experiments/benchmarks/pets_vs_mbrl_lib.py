@@ -14,7 +14,9 @@ bounds +-1). Training: five epochs over 10,000 random transitions with batch 256
 resampling (Adam, lr 1e-3), each epoch followed by a validation pass over the same 10,000
 transitions that keeps each member's best weights (mbrl-lib: ``evaluate=True`` without a
 validation set; it also evaluates once before the first epoch, so it makes 6 passes to our 5).
-Results go to ``results/pets_vs_mbrl_lib.json``.
+Each side's matmul FLOPs (forward and backward) are counted over its warm-up call and set
+against the fp32 matmul peak measured in the same process (2048-cubed products):
+``fraction_of_peak``. Results go to ``results/pets_vs_mbrl_lib.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from experiments.benchmarks.common import median_seconds, write_results  # noqa: E402
+from experiments.benchmarks.common import (  # noqa: E402
+    counted_flops,
+    matmul_rate,
+    median_seconds,
+    write_results,
+)
 from mbrl.data.buffer import ReplayBuffer  # noqa: E402
 from mbrl.models import FitSettings  # noqa: E402
 from mbrl.models.ensemble import ProbabilisticEnsemble  # noqa: E402
@@ -76,7 +83,21 @@ def our_model(obs_dim: int, act_dim: int, data) -> ProbabilisticEnsemble:
     return model.eval()
 
 
-def planning_step(name: str, repeats: int) -> dict:
+def interleaved(calls: dict, repeats: int, peak: float) -> dict:
+    """Per label: FLOPs counted over a warm-up call, then the median of ``repeats`` timed calls
+    taken in turns (so that machine noise hits every side)."""
+    flops = {label: counted_flops(call) for label, call in calls.items()}
+    timings: dict[str, list[float]] = {label: [] for label in calls}
+    for _ in range(repeats):
+        for label, call in calls.items():
+            timings[label].append(median_seconds(call, 1, warmup=0))
+    seconds = {label: float(np.median(times)) for label, times in timings.items()}
+    return {label: {"seconds": seconds[label], "gflop": flops[label] / 1e9,
+                    "fraction_of_peak": flops[label] / seconds[label] / peak}
+            for label in calls}
+
+
+def planning_step(name: str, repeats: int, peak: float) -> dict:
     obs_dim, act_dim, bound = SIZES[name]
     data = random_data(obs_dim, act_dim, bound, 2000, seed=0)
     start = data[0][0]
@@ -115,20 +136,12 @@ def planning_step(name: str, repeats: int) -> dict:
         with torch.no_grad():
             return cem.plan(state, problem)
 
-    timings = {}
-    for plan in (peer_plan, our_plan):  # warm both, then time
-        plan()
-    for _ in range(repeats):  # interleaved so that machine noise hits both
-        for label, plan in (("mbrl_lib", peer_plan), ("ours", our_plan)):
-            timings.setdefault(label, []).append(median_seconds(plan, 1, warmup=0))
-    result = {label: {"seconds_per_action": float(np.median(times))}
-              for label, times in timings.items()}
-    result["speedup"] = (result["mbrl_lib"]["seconds_per_action"]
-                         / result["ours"]["seconds_per_action"])
+    result = interleaved({"mbrl_lib": peer_plan, "ours": our_plan}, repeats, peak)
+    result["speedup"] = result["mbrl_lib"]["seconds"] / result["ours"]["seconds"]
     return result
 
 
-def training_epochs(name: str, repeats: int) -> dict:
+def training_epochs(name: str, repeats: int, peak: float) -> dict:
     obs_dim, act_dim, bound = SIZES[name]
     data = random_data(obs_dim, act_dim, bound, TRAIN_TRANSITIONS, seed=1)
     dynamics, batch = peer_model(obs_dim, act_dim, data)
@@ -149,27 +162,23 @@ def training_epochs(name: str, repeats: int) -> dict:
         "ours": lambda: ensemble.fit(buffer, adam, rng, FitSettings(
             batch_size=BATCH, max_epochs=EPOCHS, patience=EPOCHS, validation_fraction=0.0)),
     }
-    timings = {}
-    for run in runs.values():
-        run()
-    for _ in range(repeats):
-        for label, run in runs.items():
-            timings.setdefault(label, []).append(median_seconds(run, 1, warmup=0))
-    result = {label: {"transitions_per_second": EPOCHS * TRAIN_TRANSITIONS
-                                                  / float(np.median(times))}
-              for label, times in timings.items()}
-    result["speedup"] = (result["ours"]["transitions_per_second"]
-                         / result["mbrl_lib"]["transitions_per_second"])
+    result = interleaved(runs, repeats, peak)
+    for side in ("mbrl_lib", "ours"):
+        result[side]["transitions_per_second"] = (EPOCHS * TRAIN_TRANSITIONS
+                                                  / result[side]["seconds"])
+    result["speedup"] = result["mbrl_lib"]["seconds"] / result["ours"]["seconds"]
     return result
 
 
 def main() -> None:
     torch.manual_seed(0)
-    results = {"planning_step": {}, "training_epochs": {}}
+    peak = matmul_rate(2048, 2048, 2048, repeats=3)
+    results = {"fp32_matmul_peak_gflops": peak / 1e9, "planning_step": {},
+               "training_epochs": {}}
     for name in SIZES:
-        results["planning_step"][name] = planning_step(name, repeats=3)
+        results["planning_step"][name] = planning_step(name, repeats=3, peak=peak)
         print(name, "planning", results["planning_step"][name], flush=True)
-        results["training_epochs"][name] = training_epochs(name, repeats=3)
+        results["training_epochs"][name] = training_epochs(name, repeats=3, peak=peak)
         print(name, "training", results["training_epochs"][name], flush=True)
     print(write_results("pets_vs_mbrl_lib", results))
 
