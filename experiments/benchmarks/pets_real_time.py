@@ -13,9 +13,9 @@ terminal value), so only the optimiser differs:
 
 - ``preset``: the planner the run was trained with;
 - the real-time candidates ``REAL_TIME[task]`` (iCEM, Pinneri et al. 2020: a small decaying
-  population, coloured noise, elites carried over, the shifted previous plan reused), each
-  also timed with the ensemble's members stepped one by one (``*_members_one_by_one``: the
-  effect of stepping them together);
+  population, coloured noise, elites carried over, the shifted previous plan reused);
+- the preset and each candidate also timed with the ensemble's members stepped one by one
+  (``*_members_one_by_one``: the effect of stepping them together);
 - ``mbrl_lib_cem``: mbrl-lib 0.2.0's ``CEMOptimizer`` with the settings of its PETS config for
   the task (``conf/overrides/pets_*.yaml``: population, elite ratio, momentum, iterations),
   inside its ``TrajectoryOptimizer`` (the previous solution shifted and reused), scoring
@@ -29,8 +29,9 @@ consecutive states (so each warm-starts as in an episode), at the process's thre
 ``torch.utils.flop_counter.FlopCounterMode`` over one block) is set against the fp32 matmul
 rate measured in the same process: 2048-cubed products (peak) and a 320 x 200 by 200 x 200
 product (layer rate: one hidden layer at 64 rows for each of 5 members). ``--phase`` runs
-returns and timing apart (timing wants a quiet machine); results go to
-``results/pets_real_time[_returns|_timing].json``.
+returns and timing apart (timing wants a quiet machine) and ``--only`` a subset of the
+settings; results go to ``results/pets_real_time[_returns|_timing].json`` (``--name``
+another file).
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ REAL_TIME = {
     "HalfCheetah-v5": {
         "icem_64x2": ["name=icem", "icem.population=64", "icem.elites=8", "icem.iterations=2"],
         "icem_40x3": ["name=icem", "icem.population=40", "icem.elites=6", "icem.iterations=3"],
+        # larger iCEM, within 50 ms only where the fp32 peak is ~310 GFLOP/s (AVX-512 cores)
+        # instead of ~143 (measured 87-91 ms there: too slow, and lower returns)
+        "icem_128x3": ["name=icem", "icem.population=128", "icem.elites=12",
+                       "icem.iterations=3"],
+        "icem_96x4": ["name=icem", "icem.population=96", "icem.elites=10", "icem.iterations=4"],
+        # the preset's random shooting with fewer samples
+        "random_shooting_200": ["random_shooting.num_samples=200"],
+        "random_shooting_250": ["random_shooting.num_samples=250"],
+        "random_shooting_300": ["random_shooting.num_samples=300"],
     },
 }
 
@@ -188,11 +198,17 @@ def timed_blocks(run: MBRLRun, builders: dict[str, Callable[[int], object]],
 
 
 def benchmark(root: str, phase: str, count: int, steps: int | None, block: int, repeats: int,
-              rates: dict[str, float]) -> dict:
+              rates: dict[str, float], only: list[str] | None = None) -> dict:
     run = load_run(root)
     if not isinstance(run, MBRLRun) or run.config.model.kind.value != "ensemble":
         raise SystemExit(f"{root} is not an MPC-loop run with a probabilistic ensemble")
     builders = policies(run)
+    if only:
+        unknown = sorted(set(only) - set(builders))
+        if unknown:
+            raise SystemExit(f"no setting {unknown} for {run.config.task}; settings: "
+                             + ", ".join(builders))
+        builders = {name: builders[name] for name in only}
     result: dict[str, dict] = {"run": str(root), "task": run.config.task,
                                "horizon": run.config.planner.horizon,
                                "particles": run.config.model.num_particles,
@@ -210,7 +226,8 @@ def benchmark(root: str, phase: str, count: int, steps: int | None, block: int, 
         buffer = ReplayBuffer.load(sorted(Path(root, "checkpoints").glob("buffer-*.npz"))[-1])
         states = list(buffer.get().obs[-block * (repeats + 1):])
         timed = dict(builders)
-        for name in REAL_TIME[run.config.task]:
+        for name in (name for name in ["preset", *REAL_TIME[run.config.task]]
+                     if name in builders):
             timed[f"{name}_members_one_by_one"] = (
                 lambda seed, build=builders[name]: MembersOneByOne(build(seed), run.dynamics))
         for name, timing in timed_blocks(run, timed, states, block, repeats).items():
@@ -232,6 +249,8 @@ def main() -> None:
                              "each writes its own results file")
     parser.add_argument("--name", default=None, help="results file name (default: "
                         "pets_real_time, with _returns or _timing for one phase)")
+    parser.add_argument("--only", nargs="+", metavar="SETTING",
+                        help="run these settings only (default: all)")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--episode-steps", type=int, default=None,
                         help="cap on episode length (default: the task's)")
@@ -241,7 +260,7 @@ def main() -> None:
     rates = {"peak": matmul_rate(2048, 2048, 2048, 3), "layer": matmul_rate(320, 200, 200, 20)}
     results = {"matmul_gflops": {k: v / 1e9 for k, v in rates.items()}, "runs": [
         benchmark(root, args.phase, args.episodes, args.episode_steps, args.block,
-                  args.repeats, rates) for root in args.run]}
+                  args.repeats, rates, args.only) for root in args.run]}
     name = args.name or "pets_real_time" + ("" if args.phase == "both" else f"_{args.phase}")
     print(write_results(name, results))
 
