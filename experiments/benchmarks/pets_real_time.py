@@ -13,7 +13,8 @@ terminal value), so only the optimiser differs:
 
 - ``preset``: the planner the run was trained with;
 - the real-time candidates ``REAL_TIME[task]`` (iCEM, Pinneri et al. 2020: a small decaying
-  population, coloured noise, elites carried over, the shifted previous plan reused);
+  population, coloured noise, elites carried over, the shifted previous plan reused; on
+  HalfCheetah also the preset's random shooting with fewer samples);
 - the preset and each candidate also timed with the ensemble's members stepped one by one
   (``*_members_one_by_one``: the effect of stepping them together);
 - ``mbrl_lib_cem``: mbrl-lib 0.2.0's ``CEMOptimizer`` with the settings of its PETS config for
@@ -76,8 +77,8 @@ REAL_TIME = {
     "HalfCheetah-v5": {
         "icem_64x2": ["name=icem", "icem.population=64", "icem.elites=8", "icem.iterations=2"],
         "icem_40x3": ["name=icem", "icem.population=40", "icem.elites=6", "icem.iterations=3"],
-        # larger iCEM, within 50 ms only where the fp32 peak is ~310 GFLOP/s (AVX-512 cores)
-        # instead of ~143 (measured 87-91 ms there: too slow, and lower returns)
+        # larger iCEM, tried where the fp32 peak is ~310 GFLOP/s (AVX-512) rather than ~143:
+        # 87-91 ms an action there, and lower returns than the small ones
         "icem_128x3": ["name=icem", "icem.population=128", "icem.elites=12",
                        "icem.iterations=3"],
         "icem_96x4": ["name=icem", "icem.population=96", "icem.elites=10", "icem.iterations=4"],
