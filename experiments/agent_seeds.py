@@ -64,15 +64,11 @@ def window_mean(curve: list[list], first: int, last: int) -> float:
 def summarise(runs: list[dict], threshold: float,
               window: tuple[int, int] | None = None) -> dict:
     """Over seeds: how many reached ``threshold``, the mean final value and mean curve, and
-    with ``window`` each seed's mean over those points and their mean."""
+    with ``window`` the mean of the seeds' ``window_mean``."""
     points = [steps for steps, _ in runs[0]["curve"]]
-    windowed = {}
-    if window is not None:
-        for run in runs:
-            run["window_mean"] = window_mean(run["curve"], *window)
-        windowed = {"window": list(window),
-                    "mean_window_return": round(statistics.mean(r["window_mean"]
-                                                                for r in runs), 2)}
+    windowed = {} if window is None else {
+        "window": list(window),
+        "mean_window_return": round(statistics.mean(r["window_mean"] for r in runs), 2)}
     return {"threshold": threshold, "seeds": [r["seed"] for r in runs], **windowed,
             "seeds_reaching_threshold": sum(r["first_step_at_threshold"] is not None
                                             for r in runs),
@@ -103,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         runs.append(run_seed(preset_path(args.preset, presets), args.overrides, seed,
                              args.threshold, args.output_dir))
+        if args.window:
+            runs[-1]["window_mean"] = window_mean(runs[-1]["curve"], *args.window)
         print(json.dumps(runs[-1]), flush=True)
     summary = {"preset": args.preset, "overrides": args.overrides,
                **summarise(runs, args.threshold, args.window)}
