@@ -141,13 +141,16 @@ class AgentRun(Run):
         self.log("train", row)
 
     def maybe_evaluate(self, bar: tqdm) -> None:
-        if not self.schedule.due(self.env_steps):
-            return
-        self.schedule.advance(self.env_steps)
+        if self.schedule.due(self.env_steps):
+            self.schedule.advance(self.env_steps)
+            self.evaluate_at(self.env_steps, bar)
+
+    def evaluate_at(self, env_steps: int, bar: tqdm) -> None:
+        """Evaluate the agent as it acts now, as the policy of env step ``env_steps``."""
         config = self.config
         mean_return = self.evaluate(self.agent, self.eval_env, config.eval_episodes,
-                                    self.seeds.derive(Purpose.EVAL, self.env_steps))
-        self.log("eval", {"env_steps": self.env_steps, "eval_return": mean_return,
+                                    self.seeds.derive(Purpose.EVAL, env_steps))
+        self.log("eval", {"env_steps": env_steps, "eval_return": mean_return,
                           "train_seconds": self.clock.seconds})
         self.plot("eval", "env_steps", "eval_return",
                   f"{self.label()} {config.task} (seed {config.seed})")
@@ -155,10 +158,10 @@ class AgentRun(Run):
         if config.video_every and (self.evaluations_done - 1) % config.video_every == 0:
             with self.clock.paused():
                 record_episode(self.evaluation_env("rgb_array"), self.agent,
-                               self.folder.root / "videos" / f"eval-{self.env_steps:09d}.mp4",
-                               seed=self.seeds.derive(Purpose.EVAL, self.env_steps))
+                               self.folder.root / "videos" / f"eval-{env_steps:09d}.mp4",
+                               seed=self.seeds.derive(Purpose.EVAL, env_steps))
         bar.set_postfix(eval_return=f"{mean_return:.1f}")
-        tqdm.write(f"{self.label()} {config.task} env steps {self.env_steps:8d}  "
+        tqdm.write(f"{self.label()} {config.task} env steps {env_steps:8d}  "
                    f"eval return {mean_return:9.2f}")
 
     def evaluation_policy(self) -> Any:
@@ -202,7 +205,8 @@ ON_POLICY_AGENTS = {
 class OnPolicyRun(AgentRun):
     """REINFORCE, A2C or PPO: rollouts of ``num_envs`` synchronous envs, one update each; the
     last rollout of a segment is cut to the steps left, so a run ends at ``total_steps``.
-    Evaluations run after the update whose rollout reaches each evaluation point."""
+    Evaluations fall on their points exactly: one inside a rollout evaluates the policy that
+    collects it (before it does), one at a rollout's end the policy after its update."""
 
     def __init__(self, config: AgentRunConfig) -> None:
         super().__init__(config)
@@ -216,8 +220,11 @@ class OnPolicyRun(AgentRun):
         self.collector.env.reset(self.seeds.derive(Purpose.ENV, segment))
         while self.env_steps < end:
             agent.begin_update(self.env_steps / self.config.total_steps)
-            left_per_env = (end - self.env_steps) // self.config.num_envs
-            rollout = self.collector.collect(min(steps_per_env, left_per_env))
+            steps = min(steps_per_env, (end - self.env_steps) // self.config.num_envs)
+            for point in self.schedule.take_inside(self.env_steps,
+                                                   self.env_steps + steps * self.config.num_envs):
+                self.evaluate_at(point, bar)
+            rollout = self.collector.collect(steps)
             if self.env_steps + rollout.num_steps >= end:  # cut the episodes at the boundary
                 rollout.truncated[-1] = True
             metrics = agent.update(rollout)

@@ -116,7 +116,8 @@ class Clock:
 
 class EvaluationSchedule:
     """Evaluations every ``every`` env steps and at the end (``total``), on the first step at
-    or past each point."""
+    or past each point; a loop that steps many env steps between updates takes the points
+    inside each stretch first (:meth:`take_inside`)."""
 
     def __init__(self, every: int, total: int) -> None:
         self.every, self.total, self.next = every, total, every
@@ -127,6 +128,15 @@ class EvaluationSchedule:
     def advance(self, env_steps: int) -> None:
         while self.next <= env_steps:
             self.next += self.every
+
+    def take_inside(self, start: int, stop: int) -> list[int]:
+        """The points strictly between ``start`` and ``stop`` env steps, marked done: the policy
+        acting there is the one acting at ``start`` when nothing updates it in between."""
+        points = []
+        while start < self.next < min(stop, self.total):
+            points.append(self.next)
+            self.next += self.every
+        return points
 
 
 class Run:

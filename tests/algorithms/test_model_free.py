@@ -63,6 +63,29 @@ def test_on_policy_runs_end_at_total_steps(tmp_path):
         run_agent(tiny_config("a2c", "CartPole-v1", tmp_path, checkpoint_every=201))
 
 
+def test_on_policy_evaluations_fall_on_their_points(tmp_path, monkeypatch):
+    """The fault (issue 21): evaluations drifted to the first rollout boundary past each
+    multiple of eval_every (rollouts of 32 steps: 64, 128, ... for eval_every=50). Each point
+    now evaluates the policy acting at it, and evaluating does not change training."""
+    from mbrl.algorithms.model_free import OnPolicyRun
+
+    acting_at = {}  # evaluation point -> env steps of the last update before it
+    evaluate_at = OnPolicyRun.evaluate_at
+
+    def record(self, env_steps, bar):
+        acting_at[env_steps] = self.env_steps
+        evaluate_at(self, env_steps, bar)
+
+    monkeypatch.setattr(OnPolicyRun, "evaluate_at", record)
+    folder, evaluations = run_agent(tiny_config("ppo", "CartPole-v1", tmp_path / "a",
+                                                eval_every=50))
+    assert [int(r["env_steps"]) for r in evaluations] == [50, 100, 150, 200, 250, 256]
+    assert acting_at == {50: 32, 100: 96, 150: 128, 200: 192, 250: 224, 256: 256}
+    sparse, _ = run_agent(tiny_config("ppo", "CartPole-v1", tmp_path / "b", eval_every=256))
+    np.testing.assert_array_equal([list(r.values()) for r in folder.read("train")],
+                                  [list(r.values()) for r in sparse.read("train")])
+
+
 @pytest.mark.parametrize("algo,task", [("ppo", "CartPole-v1"), ("sac", "Pendulum-v1")])
 def test_resume_continues_identically(algo, task, tmp_path, monkeypatch):
     """A run stopped right after its first checkpoint and resumed matches an uninterrupted run
