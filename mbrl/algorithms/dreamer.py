@@ -4,7 +4,7 @@ policy acts without planning.
 
 The loop is :mod:`mbrl.algorithms.world_model_loop`'s; after every model update:
 
-    starts: the update's posterior states [h, s] (detached), every window position
+    starts: the update's posterior states [h, s] (detached), every real window position
     imagine H steps: a_t ~ pi(s_t) (reparameterised tanh-Gaussian), s_{t+1} from the prior
         (reparameterised), r_t = R(s_{t+1}), d_t = gamma * P(continue | s_{t+1})
         (gamma alone for tasks that never terminate)
@@ -106,10 +106,9 @@ class DreamerRun(WorldModelRun):
     def learn(self, states: Tensor, generator: torch.Generator, where: str
               ) -> dict[str, float]:
         config, model = self.config, self.model
-        starts = states.flatten(0, 1)
         model.requires_grad_(False)  # gradients flow through the model, not into it
         try:
-            imagined, log_probs, _ = imagine(model, self.actor, starts,
+            imagined, log_probs, _ = imagine(model, self.actor, states,
                                              config.imagination_horizon, generator)
             rewards = model.reward(imagined[1:])
             if model.terminates:

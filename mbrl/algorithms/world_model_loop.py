@@ -67,7 +67,7 @@ class WorldModelRunConfig:
     episodes: int = 60  # episodes in all, the seed episodes included
     updates_per_episode: int = 100  # updates before each episode after the seed episodes
     batch_size: int = 16  # windows per update
-    sequence_length: int = 32  # transitions per window (at most the shortest stored episode)
+    sequence_length: int = 32  # transitions per window (shorter episodes: padded, masked)
     exploration_std: float = 0.3  # std of the acting noise, a fraction of the half action range
     eval_every: int = 10  # episodes between evaluations (0: none)
     eval_episodes: int = 10  # deterministic episodes per evaluation
@@ -167,8 +167,8 @@ class WorldModelRun(Run):
 
     def learn(self, states: torch.Tensor, generator: torch.Generator, where: str
               ) -> dict[str, float]:
-        """Learning after each model update from its posterior states ``[B, L+1, D + S]``
-        (detached); the metrics to log (default: none)."""
+        """Learning after each model update from its posterior states of real frames
+        ``[N, D + S]`` (detached); the metrics to log (default: none)."""
         return {}
 
     # ----- the loop ------------------------------------------------------------------------
@@ -230,15 +230,15 @@ class WorldModelRun(Run):
         config, model = self.config, self.model
         rng = self.seeds.numpy(Purpose.TRAIN, self.episode)
         generator = self.seeds.torch(Purpose.TRAIN, self.episode)
-        length = min(config.sequence_length, min(len(r) for _, _, r in self.data.episodes))
         metrics: dict[str, float] = {}
         last_loss = math.nan
         bar = self.progress_bar(updates, 0, "update", "train world model", leave=False)
         for update in range(updates):
             where = f"episode {self.episode}, update {update}"
-            obs, actions, rewards, continues = self.data.sample_windows(config.batch_size,
-                                                                        length, rng)
-            loss, states, metrics = model.loss(obs, actions, rewards, continues, generator)
+            obs, actions, rewards, continues, valid = self.data.sample_windows(
+                config.batch_size, config.sequence_length, rng)
+            loss, states, metrics = model.loss(obs, actions, rewards, continues, generator,
+                                               valid)
             check_finite_loss("RSSM", where, loss.item(), last_loss)
             self.model_optimizer.zero_grad(set_to_none=True)
             loss.backward()

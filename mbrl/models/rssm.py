@@ -211,34 +211,45 @@ class RSSM(nn.Module):
 
     # ----- training ------------------------------------------------------------------------
     def loss(self, obs: Tensor, actions: Tensor, rewards: Tensor,
-             continues: Tensor | None = None, generator: torch.Generator | None = None
-             ) -> tuple[Tensor, Tensor, dict[str, float]]:
+             continues: Tensor | None = None, generator: torch.Generator | None = None,
+             valid: Tensor | None = None) -> tuple[Tensor, Tensor, dict[str, float]]:
         """The negative ELBO of the module docstring, averaged over windows and steps, for
-        ``obs [B, T+1, ...]``, ``actions [B, T, A]``, ``rewards [B, T]`` and (terminating
-        tasks) ``continues [B, T]`` (0 where the transition ended the episode). Also the
-        posterior states ``[B, T+1, D + S]`` (for the actor-critic) and the terms."""
+        ``obs [B, T+1, ...]``, ``actions [B, T, A]``, ``rewards [B, T]``, (terminating tasks)
+        ``continues [B, T]`` (0 where the transition ended the episode) and ``valid [B, T]``
+        (0 for placeholder steps past an episode's end, left out of every term; default all
+        1). Also the posterior states of the real frames ``[N, D + S]`` (for the actor-critic:
+        ``N = B (T + 1)`` when every step is valid) and the terms."""
         config = self.config
         states, prior_mean, prior_std, post_mean, post_std = self.observe(obs, actions, generator)
-        batch, length = obs.shape[:2]
-        reconstruction = self.reconstruction_error(states.flatten(0, 1),
-                                                   obs.flatten(0, 1)) / (batch * length)
-        reward = 0.5 * (self.reward(states[:, 1:]) - rewards).square().mean()
+        if valid is None:
+            valid = torch.ones(rewards.shape, dtype=torch.bool)
+        valid = valid.bool()
+        frames = torch.cat([torch.ones_like(valid[:, :1]), valid], 1)  # [B, T+1]: real frames
+        real_states = states[frames]
+        reconstruction = self.reconstruction_error(real_states, obs[frames]) / len(real_states)
+        reward = 0.5 * (self.reward(states[:, 1:][valid]) - rewards[valid]).square().mean()
         kl_prior = gaussian_kl(post_mean.detach(), post_std.detach(), prior_mean, prior_std)
         kl_posterior = gaussian_kl(post_mean, post_std, prior_mean.detach(), prior_std.detach())
-        free = config.free_nats
-        kl = (config.kl_balance * kl_prior.mean(0).clamp_min(free) +
-              (1 - config.kl_balance) * kl_posterior.mean(0).clamp_min(free)).mean()
+        weights = frames.float()
+        rows = weights.sum(0)  # real windows at each step, [T+1]
+
+        def balanced(kl: Tensor) -> Tensor:  # [B, T+1] -> per step over real rows, free nats
+            return ((kl * weights).sum(0) / rows.clamp_min(1)).clamp_min(config.free_nats)
+
+        per_step = (config.kl_balance * balanced(kl_prior) +
+                    (1 - config.kl_balance) * balanced(kl_posterior))
+        kl = per_step[rows > 0].mean()
         total = reconstruction + config.reward_weight * reward + config.kl_weight * kl
         terms = {"reconstruction": reconstruction, "reward": reward,
-                 "kl": kl_posterior.mean().detach()}
+                 "kl": kl_posterior.detach()[frames].mean()}
         if self.terminates:
             if continues is None:
                 raise ValueError("a terminating task's RSSM needs continues [B, T] in its loss")
             continuation = F.binary_cross_entropy_with_logits(
-                self.continuation_logit(states[:, 1:]), continues.float())
+                self.continuation_logit(states[:, 1:][valid]), continues[valid].float())
             total = total + config.continuation_weight * continuation
             terms["continuation"] = continuation
-        return total, states, {name: float(value.detach()) for name, value in terms.items()}
+        return total, real_states, {name: float(value.detach()) for name, value in terms.items()}
 
     # ----- planning ------------------------------------------------------------------------
     def problem(self, action_low: Tensor, action_high: Tensor, horizon: int,

@@ -38,6 +38,8 @@ def test_a_state_based_run_learns_and_evaluates(tmp_path, algo, task):
     for name in ("reconstruction", "reward", "kl"):
         assert math.isfinite(rows[-1][name])
     assert ("continuation" in rows[-1]) == (task == "InvertedPendulum-v5")
+    if task == "InvertedPendulum-v5":  # random episodes end before a window's 8 steps
+        assert min(len(rewards) for _, _, rewards in run.data.episodes) < 8
     if algo == "dreamer":
         assert math.isfinite(rows[-1]["actor_loss"]) and math.isfinite(rows[-1]["critic_loss"])
 

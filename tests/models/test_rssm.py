@@ -113,12 +113,37 @@ def test_pixel_windows_give_a_finite_loss_with_gradients_everywhere():
     actions, rewards = torch.rand(2, 3, 2, generator=g), torch.randn(2, 3, generator=g)
     continues = torch.tensor([[1, 1, 1], [1, 1, 0]])
     loss, states, terms = model.loss(obs, actions, rewards, continues, g)
-    assert states.shape == (2, 4, 20) and np.isfinite(loss.item())
+    assert states.shape == (8, 20) and np.isfinite(loss.item())  # every frame is real
     assert set(terms) == {"reconstruction", "reward", "kl", "continuation"}
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
     with pytest.raises(ValueError, match="needs continues"):
         model.loss(obs, actions, rewards, None, g)
+
+
+def test_steps_past_an_episode_end_are_left_out_of_the_loss():
+    """A window padded past its episode's end (``valid`` 0) scores as the unpadded window
+    would, whatever the placeholders hold, and gives the posterior states of real frames."""
+    model = _model(terminates=True)
+    obs, actions, rewards = _windows(batch=1, steps=6)
+    continues = torch.tensor([[1.0, 1, 0, 1, 1, 1]])  # the episode ended at its third step
+    valid = torch.tensor([[True, True, True, False, False, False]])
+
+    def loss(o, a, r, c, v=None):
+        return model.loss(o, a, r, c, torch.Generator().manual_seed(0), v)
+
+    short_loss, short_states, short_terms = loss(obs[:, :4], actions[:, :3], rewards[:, :3],
+                                                 continues[:, :3])
+    padded_loss, padded_states, padded_terms = loss(obs, actions, rewards, continues, valid)
+    garbage = torch.randn(1, 3, 3)  # other placeholders: same loss
+    other_loss, _, _ = loss(torch.cat([obs[:, :4], garbage], 1),
+                            torch.cat([actions[:, :3], -actions[:, 3:]], 1),
+                            torch.cat([rewards[:, :3], rewards[:, 3:] + 100], 1), continues,
+                            valid)
+    torch.testing.assert_close(padded_loss, short_loss)
+    torch.testing.assert_close(other_loss, short_loss)
+    torch.testing.assert_close(padded_states, short_states)
+    assert padded_terms == pytest.approx(short_terms, rel=1e-5)
 
 
 def test_the_model_learns_a_linear_system_and_predicts_rewards_open_loop():
