@@ -235,7 +235,65 @@ class OnPolicyRun(AgentRun):
             self.maybe_evaluate(bar)
 
 
-class OffPolicyRun(AgentRun):
+class ReplayStepRun(AgentRun):
+    """The step loop of the off-policy agents (SAC here, TD-MPC): one env step at a time into
+    ``self.buffer``, uniform random actions while :meth:`acting_randomly`, and updates paid for
+    by a credit each step adds to (:meth:`update_credit`; fractions carry over). Subclasses
+    build ``self.agent``, ``self.env`` (an :class:`~mbrl.data.EnvStepper`) and
+    ``self.buffer``."""
+
+    # seed keys of each segment's minibatch draws, exploration and env resets
+    seed_keys: ClassVar[tuple[Any, Any, Any]] = (Purpose.SAMPLING, Purpose.EXPLORE, Purpose.ENV)
+
+    def acting_randomly(self) -> bool:
+        """Whether the next step takes a uniform random action."""
+        raise NotImplementedError
+
+    def update_credit(self, acted_randomly: bool) -> float:
+        """Updates the step just taken pays for."""
+        raise NotImplementedError
+
+    def update_agent(self, rng: np.random.Generator) -> dict[str, float]:
+        """One update from the buffer, minibatches drawn with ``rng``; its metrics."""
+        raise NotImplementedError
+
+    def start_episode(self) -> None:
+        """Called as each episode starts (e.g. to forget a plan)."""
+
+    def segment(self, segment: int, end: int, bar: tqdm) -> None:
+        env = self.env
+        sampling, exploring, resetting = self.seed_keys
+        rng = self.seeds.numpy(sampling, segment)
+        explore = RandomPolicy(self.task.action_space, self.seeds.derive(exploring, segment))
+        env.reset(self.seeds.derive(resetting, segment))
+        self.start_episode()
+        credit, metrics = 0.0, {}
+        while self.env_steps < end:
+            random_phase = self.acting_randomly()
+            step = env.step((explore if random_phase else self.agent).act(env.obs))
+            self.env_steps += 1
+            cut = self.env_steps == end and not step.done[0]  # the segment's boundary
+            self.buffer.add(step.obs, step.actions.reshape(1, -1), step.rewards, step.next_obs,
+                            step.terminated, step.truncated | cut)
+            if step.done[0]:
+                self.start_episode()
+            credit += self.update_credit(random_phase)
+            while credit >= 1.0:
+                metrics = self.update_agent(rng)
+                credit -= 1.0
+            bar.update(1)
+            if env.episodes.returns and (step.done[0] or cut) and metrics:
+                self.log_train(metrics, env.episodes.pop()[0])
+            self.maybe_evaluate(bar)
+
+    def buffers(self) -> dict[str, ReplayBuffer]:
+        return {"buffer": self.buffer}
+
+    def load_buffers(self, buffers: dict[str, ReplayBuffer]) -> None:
+        self.buffer = buffers["buffer"]
+
+
+class OffPolicyRun(ReplayStepRun):
     """SAC: one env step at a time into the replay buffer, ``updates_per_step`` updates after
     each once ``learning_starts`` steps of uniform random actions have been taken."""
 
@@ -247,32 +305,11 @@ class OffPolicyRun(AgentRun):
         act_dim = 1 if self.agent.discrete else self.task.action_space.shape[0]
         self.buffer = ReplayBuffer(config.sac.buffer_size, self.task.obs_dim, act_dim)
 
-    def segment(self, segment: int, end: int, bar: tqdm) -> None:
-        config, agent, env = self.config.sac, self.agent, self.env
-        rng = self.seeds.numpy(Purpose.SAMPLING, segment)
-        explore = RandomPolicy(self.task.action_space, self.seeds.derive(Purpose.EXPLORE,
-                                                                         segment))
-        env.reset(self.seeds.derive(Purpose.ENV, segment))
-        credit, metrics = 0.0, {}
-        while self.env_steps < end:
-            random_phase = self.env_steps < config.learning_starts
-            step = env.step((explore if random_phase else agent).act(env.obs))
-            self.env_steps += 1
-            cut = self.env_steps == end and not step.done[0]  # the segment's boundary
-            self.buffer.add(step.obs, step.actions.reshape(1, -1), step.rewards, step.next_obs,
-                            step.terminated, step.truncated | cut)
-            if not random_phase:
-                credit += config.updates_per_step
-                while credit >= 1.0:
-                    metrics = agent.update(self.buffer.sample(config.batch_size, rng).to_torch())
-                    credit -= 1.0
-            bar.update(1)
-            if env.episodes.returns and (step.done[0] or cut) and metrics:
-                self.log_train(metrics, env.episodes.pop()[0])
-            self.maybe_evaluate(bar)
+    def acting_randomly(self) -> bool:
+        return self.env_steps < self.config.sac.learning_starts
 
-    def buffers(self) -> dict[str, ReplayBuffer]:
-        return {"buffer": self.buffer}
+    def update_credit(self, acted_randomly: bool) -> float:
+        return 0.0 if acted_randomly else self.config.sac.updates_per_step
 
-    def load_buffers(self, buffers: dict[str, ReplayBuffer]) -> None:
-        self.buffer = buffers["buffer"]
+    def update_agent(self, rng: np.random.Generator) -> dict[str, float]:
+        return self.agent.update(self.buffer.sample(self.config.sac.batch_size, rng).to_torch())

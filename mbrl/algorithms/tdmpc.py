@@ -27,15 +27,14 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from mbrl.algorithms.model_free import AgentRun
+from mbrl.algorithms.model_free import ReplayStepRun
 from mbrl.algorithms.planning import MPPIConfig, PlannerConfig, PlannerName, build_planner
 from mbrl.data import EnvStepper, ReplayBuffer
 from mbrl.envs import make_task
 from mbrl.envs.rewards import never_terminates
 from mbrl.models.tdmpc import TDMPCModel, TDMPCModelConfig
-from mbrl.policies import LatentMPC, RandomPolicy
+from mbrl.policies import LatentMPC
 from mbrl.util.config import require_positive
 from mbrl.util.errors import check_finite_loss
 
@@ -162,10 +161,11 @@ class TDMPCAgent:
             optimizer.load_state_dict(state[f"{name}_optimizer"])
 
 
-class TDMPCRun(AgentRun):
+class TDMPCRun(ReplayStepRun):
     """One run of the module docstring's loop; ``train()`` continues from wherever it stopped."""
 
     config_class = TDMPCConfig
+    seed_keys = ("windows", "explore", "env")
 
     def __init__(self, config: TDMPCConfig) -> None:
         super().__init__(config)
@@ -180,37 +180,19 @@ class TDMPCRun(AgentRun):
     def label(self) -> str:
         return "tdmpc"
 
-    def segment(self, segment: int, end: int, bar: tqdm) -> None:
-        config, agent, env = self.config, self.agent, self.env
-        rng = self.seeds.numpy("windows", segment)
-        explore = RandomPolicy(self.task.action_space, self.seeds.derive("explore", segment))
-        env.reset(self.seeds.derive("env", segment))
-        agent.reset()
-        credit, metrics = 0.0, {}
-        while self.env_steps < end:
-            planning = self.env_steps >= config.random_steps
-            step = env.step((agent if planning else explore).act(env.obs))
-            self.env_steps += 1
-            cut = self.env_steps == end and not step.done[0]
-            self.buffer.add(step.obs, step.actions.reshape(1, -1), step.rewards, step.next_obs,
-                            step.terminated, step.truncated | cut)
-            if step.done[0]:
-                agent.reset()
-            if self.env_steps == config.random_steps:  # TD-MPC's pretraining on the seed data
-                credit += config.random_steps
-            elif planning:
-                credit += config.updates_per_step
-            while credit >= 1.0:
-                metrics = agent.update(self.buffer, config.batch_size, config.planner.horizon,
-                                       config.gamma, rng, f"env step {self.env_steps}")
-                credit -= 1.0
-            bar.update(1)
-            if env.episodes.returns and (step.done[0] or cut) and metrics:
-                self.log_train(metrics, env.episodes.pop()[0])
-            self.maybe_evaluate(bar)
+    def acting_randomly(self) -> bool:
+        return self.env_steps < self.config.random_steps
 
-    def buffers(self) -> dict[str, ReplayBuffer]:
-        return {"buffer": self.buffer}
+    def update_credit(self, acted_randomly: bool) -> float:
+        config = self.config
+        if self.env_steps == config.random_steps:  # TD-MPC's pretraining on the seed data
+            return float(config.random_steps)
+        return 0.0 if acted_randomly else config.updates_per_step
 
-    def load_buffers(self, buffers: dict[str, ReplayBuffer]) -> None:
-        self.buffer = buffers["buffer"]
+    def update_agent(self, rng: np.random.Generator) -> dict[str, float]:
+        config = self.config
+        return self.agent.update(self.buffer, config.batch_size, config.planner.horizon,
+                                 config.gamma, rng, f"env step {self.env_steps}")
+
+    def start_episode(self) -> None:
+        self.agent.reset()
