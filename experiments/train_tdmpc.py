@@ -1,7 +1,8 @@
 """TD-MPC: planning in a learned latent space with a learned value and a policy prior, on a
-task's states.
+task's states or (``pixels=true``) its rendered frames.
 
     python -m experiments.train_tdmpc --preset tdmpc_inverted_pendulum seed=1
+    MUJOCO_GL=egl python -m experiments.train_tdmpc --preset tdmpc_pendulum_pixels
     python -m experiments.train_tdmpc --resume runs/tdmpc-InvertedPendulum-v5-s1-...
 
 Presets in ``experiments/presets/tdmpc/``; run folders as the agents' (train.csv with the

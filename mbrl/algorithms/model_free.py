@@ -264,7 +264,8 @@ class ReplayStepRun(AgentRun):
         env = self.env
         sampling, exploring, resetting = self.seed_keys
         rng = self.seeds.numpy(sampling, segment)
-        explore = RandomPolicy(self.task.action_space, self.seeds.derive(exploring, segment))
+        explore = RandomPolicy(self.task.action_space, self.seeds.derive(exploring, segment),
+                               obs_ndim=len(self.buffer.obs_shape))
         env.reset(self.seeds.derive(resetting, segment))
         self.start_episode()
         credit, metrics = 0.0, {}

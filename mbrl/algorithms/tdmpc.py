@@ -14,8 +14,10 @@ latent space with a learned value at the horizon and a learned policy as the pla
             model, critics: latent consistency + reward + TD + continuation losses (clipped)
             policy: SAC's objective on the unrolled latents; temperature to -A; Polyak targets
 
-Evaluation plans without the exploration noise. Checkpoints, segments, identical resumption and
-logging are :class:`~mbrl.algorithms.model_free.AgentRun`'s.
+Observations are the task's states, or (``pixels``) ``frame_stack`` stacked 64 x 64 frames
+rendered offscreen, encoded by convolutions (TD-MPC's pixel encoder) and stored as ``uint8``.
+Evaluation plans without the exploration noise. The step loop, checkpoints, segments, identical
+resumption and logging are :class:`~mbrl.algorithms.model_free.ReplayStepRun`'s.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from mbrl.algorithms.model_free import ReplayStepRun
 from mbrl.algorithms.planning import MPPIConfig, PlannerConfig, PlannerName, build_planner
 from mbrl.data import EnvStepper, ReplayBuffer
 from mbrl.envs import make_task
+from mbrl.envs.pixels import make_observed_env
 from mbrl.envs.rewards import never_terminates
 from mbrl.models.tdmpc import TDMPCModel, TDMPCModelConfig
 from mbrl.policies import LatentMPC
@@ -47,13 +50,17 @@ def _tdmpc_planner() -> PlannerConfig:
 
 @dataclass
 class TDMPCConfig:
-    """TD-MPC on a task's states: schedule, exploration, the latent model and the planner."""
+    """TD-MPC on a task's states or frames: schedule, exploration, the latent model and the
+    planner."""
 
     EXTENDABLE: ClassVar[frozenset[str]] = frozenset({"total_steps", "progress", "output_dir",
                                                       "video_every"})
 
     task: str = "InvertedPendulum-v5"  # a registered continuous-action task
     seed: int = 0  # run seed: every random draw derives from it
+    pixels: bool = False  # observe 64 x 64 rendered frames (conv encoder) instead of states
+    frame_stack: int = 3  # frames per observation with pixels (TD-MPC's 3)
+    action_repeat: int = 1  # simulator steps per action (an env step below is an action)
     total_steps: int = 5000  # real env steps
     random_steps: int = 500  # uniform random actions first, then as many updates at once
     updates_per_step: float = 1.0  # updates per env step after that (fractions accumulate)
@@ -77,7 +84,8 @@ class TDMPCConfig:
             raise ValueError(f"TD-MPC plans continuous actions; {self.task} has "
                              f"{task.action_space}")
         require_positive(self, "total_steps", "updates_per_step", "batch_size", "buffer_size",
-                         "eval_every", "eval_episodes", "checkpoint_every")
+                         "eval_every", "eval_episodes", "checkpoint_every", "frame_stack",
+                         "action_repeat")
         if self.random_steps < 1:
             raise ValueError(f"random_steps must be >= 1, got {self.random_steps}")
         if not 0.0 < self.gamma <= 1.0:
@@ -97,9 +105,10 @@ class TDMPCAgent:
     """The latent model, its optimisers and the planning policy (the policy protocol):
     ``act(obs [S])`` plans from ``h(obs)``; noise is added unless ``deterministic``."""
 
-    def __init__(self, task: Any, config: TDMPCConfig, generator: torch.Generator) -> None:
+    def __init__(self, task: Any, obs_shape: tuple[int, ...], config: TDMPCConfig,
+                 generator: torch.Generator) -> None:
         space = task.action_space
-        self.model = TDMPCModel(task.obs_dim, space, config.model,
+        self.model = TDMPCModel(obs_shape, space, config.model,
                                 terminates=task.termination_fn is not never_terminates)
         self.optimizers = self.model.optimizers()
         self.generator = generator
@@ -169,9 +178,11 @@ class TDMPCRun(ReplayStepRun):
 
     def __init__(self, config: TDMPCConfig) -> None:
         super().__init__(config)
-        self.agent = TDMPCAgent(self.task, config, self.generator)
-        self.env = EnvStepper(self.task.make_env())
-        self.buffer = ReplayBuffer(config.buffer_size, self.task.obs_dim, self.task.act_dim)
+        self.env = EnvStepper(self.evaluation_env())
+        shape = self.env.env.observation_space.shape
+        self.agent = TDMPCAgent(self.task, shape, config, self.generator)
+        self.buffer = ReplayBuffer(config.buffer_size, shape, self.task.act_dim,
+                                   obs_dtype=np.uint8 if config.pixels else np.float32)
 
     @classmethod
     def for_config(cls, config: TDMPCConfig) -> type[TDMPCRun]:
@@ -179,6 +190,11 @@ class TDMPCRun(ReplayStepRun):
 
     def label(self) -> str:
         return "tdmpc"
+
+    def evaluation_env(self, render_mode: str | None = None) -> gym.Env:
+        config = self.config
+        return make_observed_env(config.task, config.pixels, 64, config.frame_stack,
+                                 config.action_repeat, render_mode)
 
     def acting_randomly(self) -> bool:
         return self.env_steps < self.config.random_steps

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from mbrl.data import EnvStepper
 from mbrl.data.sequences import EpisodeBuffer
 from mbrl.envs import make_task
-from mbrl.envs.pixels import ActionRepeat, make_pixel_env
+from mbrl.envs.pixels import make_observed_env
 from mbrl.envs.rewards import never_terminates
 from mbrl.models.rssm import RSSM, RSSMConfig, RSSMFilter
 from mbrl.policies import RandomPolicy
@@ -146,16 +146,10 @@ class WorldModelRun(Run):
         raise NotImplementedError
 
     def make_env(self, render_mode: str | None = None) -> gym.Env:
-        """The task's env with ``action_repeat``, observing frames (rendered ``rgb_array``
-        already) or states (rendered in ``render_mode``)."""
+        """The task's env as the config observes it (:func:`make_observed_env`)."""
         config = self.config
-        if config.pixels:
-            return make_pixel_env(config.task, config.size, config.frame_stack,
-                                  config.action_repeat)
-        env = self.task.make_env(render_mode=render_mode)
-        if config.action_repeat > 1:
-            env = ActionRepeat(env, config.action_repeat)
-        return env
+        return make_observed_env(config.task, config.pixels, config.size, config.frame_stack,
+                                 config.action_repeat, render_mode)
 
     # ----- what an algorithm provides ------------------------------------------------------
     def act_from_state(self, state: torch.Tensor, deterministic: bool) -> np.ndarray:

@@ -29,6 +29,20 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
                          f"{error}") from None
 
 
+def _check_fits_in_memory(capacity: int, bytes_per_transition: int) -> None:
+    """Refuse a buffer larger than this machine's memory (the arrays are allocated lazily, so
+    it would fail only once filled, far into a run)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: cannot tell
+        return
+    needed = capacity * bytes_per_transition
+    if needed > memory:
+        raise ValueError(f"a replay buffer of {capacity} transitions needs {needed / 2**30:.1f} "
+                         f"GiB, more than this machine's {memory / 2**30:.1f} GiB: lower its "
+                         "capacity (buffer_size)")
+
+
 @dataclass(frozen=True)
 class Batch:
     """A batch of transitions: ``obs [N, S]``, ``act [N, A]``, ``rew [N]``, ``next_obs [N, S]``,
@@ -58,20 +72,30 @@ class ReplayBuffer:
     """Ring buffer of ``(obs, act, rew, next_obs, terminated, truncated)``.
 
     Once full, the oldest transitions are overwritten. Discrete actions are stored as a length-1
-    action vector holding the index.
+    action vector holding the index. Observations are vectors ``[S]`` (``obs_dim`` an int) or
+    arrays of any shape (``obs_dim`` a tuple, e.g. ``uint8`` frames ``(C, H, W)`` with
+    ``obs_dtype``); everything else is stored as ``dtype``.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int,
-                 dtype: np.dtype | type = np.float32) -> None:
-        for name, value in [("capacity", capacity), ("obs_dim", obs_dim), ("act_dim", act_dim)]:
+    def __init__(self, capacity: int, obs_dim: int | tuple[int, ...], act_dim: int,
+                 dtype: np.dtype | type = np.float32,
+                 obs_dtype: np.dtype | type | None = None) -> None:
+        self.obs_shape = tuple(obs_dim) if isinstance(obs_dim, tuple | list) else (obs_dim,)
+        for name, value in [("capacity", capacity), ("act_dim", act_dim),
+                            *(("obs_dim", size) for size in self.obs_shape)]:
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        self.capacity, self.obs_dim, self.act_dim = int(capacity), int(obs_dim), int(act_dim)
+        self.obs_shape = tuple(int(size) for size in self.obs_shape)
+        self.capacity, self.act_dim = int(capacity), int(act_dim)
+        self.obs_dim = self.obs_shape[0] if len(self.obs_shape) == 1 else self.obs_shape
         self.dtype = np.dtype(dtype)
-        self.obs = np.zeros((capacity, obs_dim), self.dtype)
+        self.obs_dtype = self.dtype if obs_dtype is None else np.dtype(obs_dtype)
+        _check_fits_in_memory(self.capacity, 2 * np.prod(self.obs_shape) * self.obs_dtype.itemsize
+                              + (self.act_dim + 1) * self.dtype.itemsize + 2)
+        self.obs = np.zeros((capacity, *self.obs_shape), self.obs_dtype)
         self.act = np.zeros((capacity, act_dim), self.dtype)
         self.rew = np.zeros(capacity, self.dtype)
-        self.next_obs = np.zeros((capacity, obs_dim), self.dtype)
+        self.next_obs = np.zeros((capacity, *self.obs_shape), self.obs_dtype)
         self.terminated = np.zeros(capacity, bool)
         self.truncated = np.zeros(capacity, bool)
         self._next = 0  # slot the next transition goes into
@@ -85,15 +109,15 @@ class ReplayBuffer:
             truncated: np.ndarray | bool) -> None:
         """Add one transition (``obs [S]``) or a batch of them (``obs [N, S]``)."""
         obs = np.asarray(obs)
-        single = obs.ndim == 1
+        single = obs.ndim == len(self.obs_shape)
         columns = [obs, act, rew, next_obs, terminated, truncated]
         columns = [np.asarray(c)[None] if single else np.asarray(c) for c in columns]
         obs, act, rew, next_obs, terminated, truncated = columns
         n = obs.shape[0]
         if act.ndim == 1:  # discrete action indices [N]
             act = act[:, None]
-        expected = {"obs": (n, self.obs_dim), "act": (n, self.act_dim), "rew": (n,),
-                    "next_obs": (n, self.obs_dim), "terminated": (n,), "truncated": (n,)}
+        expected = {"obs": (n, *self.obs_shape), "act": (n, self.act_dim), "rew": (n,),
+                    "next_obs": (n, *self.obs_shape), "terminated": (n,), "truncated": (n,)}
         columns = [obs, act, rew, next_obs, terminated, truncated]
         for name, value in zip(FIELDS, columns, strict=True):
             if value.shape != expected[name]:
@@ -192,7 +216,9 @@ class ReplayBuffer:
         if missing:
             raise ValueError(f"{path} is not a ReplayBuffer file: missing {missing}")
         obs, act = data["obs"], data["act"]
-        buffer = cls(int(data["capacity"]), obs.shape[1], act.shape[1], obs.dtype)
+        shape = obs.shape[1:]
+        buffer = cls(int(data["capacity"]), shape[0] if len(shape) == 1 else shape, act.shape[1],
+                     act.dtype, obs.dtype)
         if len(obs):
             buffer.add(obs, act, data["rew"], data["next_obs"], data["terminated"],
                        data["truncated"])

@@ -96,3 +96,13 @@ def make_pixel_env(task_name: str, size: int = 64, frame_stack: int = 1,
     if action_repeat > 1:
         env = ActionRepeat(env, action_repeat)
     return PixelObservation(env, size, frame_stack)
+
+
+def make_observed_env(task_name: str, pixels: bool, size: int = 64, frame_stack: int = 1,
+                      action_repeat: int = 1, render_mode: str | None = None) -> gym.Env:
+    """The task's env with ``action_repeat``, observing frames (:func:`make_pixel_env`,
+    rendered ``rgb_array`` already) or its states (rendered in ``render_mode``)."""
+    if pixels:
+        return make_pixel_env(task_name, size, frame_stack, action_repeat)
+    env = make_task(task_name).make_env(render_mode=render_mode)
+    return ActionRepeat(env, action_repeat) if action_repeat > 1 else env

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from mbrl.agents.sac import SquashedGaussianActor, TwinQ
+from mbrl.models.latent import ConvEncoder, pixels_to_float
 from mbrl.nn import mlp
 from planners import Problem
 
@@ -45,6 +46,7 @@ class TDMPCModelConfig:
 
     latent_dim: int = 32  # Z
     hidden: tuple[int, ...] = (128, 128)  # hidden widths of every network
+    channels: tuple[int, ...] = (32, 32, 32, 32)  # the encoder's conv widths (frames only)
     activation: str = "relu"  # relu | tanh | silu | elu
     # TD-MPC2's simplicial normalisation over groups of this size (0: off, as TD-MPC; with
     # this small a latent it slowed learning on InvertedPendulum, see the tdmpc preset)
@@ -63,6 +65,8 @@ class TDMPCModelConfig:
         if self.latent_dim < 1 or not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"need latent_dim >= 1 and positive hidden widths, got "
                              f"{self.latent_dim}, {self.hidden}")
+        if len(self.channels) != 4 or min(self.channels) < 1:
+            raise ValueError(f"channels must be four positive conv widths, got {self.channels}")
         if self.simnorm_group < 0 or (self.simnorm_group and
                                       self.latent_dim % self.simnorm_group):
             raise ValueError(f"latent_dim ({self.latent_dim}) must be a multiple of "
@@ -94,17 +98,25 @@ class SimNorm(nn.Module):
 
 class TDMPCModel(nn.Module):
     """Encoder, latent dynamics, reward, continuation, twin Q (+ targets) and policy over
-    ``obs [B, S]`` and actions ``[B, A]`` in ``action_space``; :meth:`loss` and
-    :meth:`policy_loss` train it, :meth:`problem` plans in it."""
+    observations ``obs [B, S]`` (``obs_shape`` an int: an MLP encoder) or frames ``[B, C, 64,
+    64]`` (``obs_shape`` ``(C, 64, 64)``, pixel values 0-255: a conv encoder, as TD-MPC's from
+    pixels) and actions ``[B, A]`` in ``action_space``; :meth:`loss` and :meth:`policy_loss`
+    train it, :meth:`problem` plans in it."""
 
-    def __init__(self, obs_dim: int, action_space: gym.spaces.Box, config: TDMPCModelConfig,
-                 terminates: bool) -> None:
+    def __init__(self, obs_shape: int | tuple[int, ...], action_space: gym.spaces.Box,
+                 config: TDMPCModelConfig, terminates: bool) -> None:
         super().__init__()
         z, a, hidden, act = config.latent_dim, action_space.shape[0], config.hidden, \
             config.activation
         self.config, self.terminates, self.act_dim = config, terminates, a
+        shape = tuple(obs_shape) if isinstance(obs_shape, tuple | list) else (obs_shape,)
+        self.pixels = len(shape) == 3
+        if not self.pixels and len(shape) != 1 or self.pixels and shape[1:] != (64, 64):
+            raise ValueError(f"TD-MPC encodes vectors [S] or frames [C, 64, 64], got {shape}")
         norm = SimNorm(config.simnorm_group)
-        self.encoder = nn.Sequential(mlp([obs_dim, *hidden, z], act), norm)
+        self.encoder = nn.Sequential(
+            ConvEncoder(shape[0], tuple(config.channels), z) if self.pixels
+            else mlp([shape[0], *hidden, z], act), norm)
         self.dynamics = nn.Sequential(mlp([z + a, *hidden, z], act), norm)
         self.reward_head = mlp([z + a, *hidden, 1], act)
         self.continuation_head = mlp([z, *hidden, 1], act)
@@ -119,8 +131,8 @@ class TDMPCModel(nn.Module):
 
     # ----- the model's functions -----------------------------------------------------------
     def encode(self, obs: Tensor) -> Tensor:
-        """``obs [B, S] -> z [B, Z]``."""
-        return self.encoder(obs.float())
+        """``obs [B, S]`` (or frames ``[B, C, 64, 64]``) ``-> z [B, Z]``."""
+        return self.encoder(pixels_to_float(obs) if self.pixels else obs.float())
 
     def next(self, z: Tensor, action: Tensor) -> Tensor:
         """``z [B, Z], a [B, A] -> z' [B, Z]``."""

@@ -32,6 +32,25 @@ def test_a_run_plans_learns_and_logs(tmp_path, task):
     assert (last["continuation_loss"] > 0) == (task == "InvertedPendulum-v5")
 
 
+def test_a_pixel_run_stores_frames_plans_and_resumes_identically(tmp_path, monkeypatch):
+    """From 3 stacked 64 x 64 frames (MuJoCo rendered offscreen): uint8 frames in the buffer,
+    finite losses, and a run resumed from its checkpoint matches an uninterrupted one."""
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    pixels = ["task=InvertedPendulum-v5", "pixels=true", "model.channels=[4,4,8,8]",
+              "total_steps=60", "random_steps=20", "eval_every=30", "batch_size=4",
+              "buffer_size=100", "checkpoint_every=30", "action_repeat=2"]
+    straight = TDMPCRun.start(tdmpc(tmp_path / "a", *pixels)).run()
+    assert straight.buffer.obs.shape == (100, 9, 64, 64) and straight.buffer.obs.dtype == np.uint8
+    assert math.isfinite(straight.folder.read("train")[-1]["model_loss"])
+    short = TDMPCRun.start(tdmpc(tmp_path / "b", *pixels[:-2], "total_steps=30",
+                                 "action_repeat=2")).run()
+    resumed = TDMPCRun.resume(short.folder.root, ["total_steps=60"]).run()
+    key = lambda rows: [(r["env_steps"], r["eval_return"]) for r in rows]  # noqa: E731
+    assert key(resumed.evaluations()) == key(straight.evaluations())
+    with pytest.raises(ValueError, match="lower its capacity"):  # 1M frame pairs: 74 GiB
+        TDMPCRun.start(tdmpc(tmp_path / "c", *pixels[:7], "buffer_size=1000000"))
+
+
 def test_resume_continues_identically(tmp_path):
     straight = TDMPCRun.start(tdmpc(tmp_path / "a", "checkpoint_every=160")).run()
     short = TDMPCRun.start(tdmpc(tmp_path / "b", "checkpoint_every=160",

@@ -79,3 +79,31 @@ def test_sequence_windows_stop_at_episode_ends_and_the_newest_transition():
     assert {int(o) for o in windows.obs[:, 0, 0]} == set(range(2, 8))
     with pytest.raises(ValueError, match="length must be a positive integer"):
         buffer.sample_sequences(2, 0, np.random.default_rng(0))
+
+
+def test_frames_are_stored_in_their_own_shape_and_dtype(tmp_path):
+    """uint8 frames [C, H, W] (pixel TD-MPC): stored as uint8, windows keep the frame shape,
+    and a saved buffer loads with the same shape and dtypes."""
+    buffer = ReplayBuffer(10, (3, 4, 4), 2, obs_dtype=np.uint8)
+    frames = np.arange(5 * 48, dtype=np.uint8).reshape(5, 3, 4, 4)
+    buffer.add(frames, np.ones((5, 2)), np.arange(5.0), frames[::-1].copy(), np.zeros(5, bool),
+               np.zeros(5, bool))
+    buffer.add(frames[0], np.zeros(2), 9.0, frames[1], True, False)  # one transition
+    assert buffer.obs.dtype == np.uint8 and buffer.act.dtype == np.float32 and len(buffer) == 6
+    windows, valid = buffer.sample_sequences(4, 3, np.random.default_rng(0))
+    assert windows.obs.shape == (4, 3, 3, 4, 4) and valid.shape == (4, 3)
+    loaded = ReplayBuffer.load(_saved(buffer, tmp_path))
+    assert loaded.obs_shape == (3, 4, 4) and loaded.obs.dtype == np.uint8
+    np.testing.assert_array_equal(loaded.get().next_obs, buffer.get().next_obs)
+    with pytest.raises(ValueError, match=r"obs must have shape \(1, 3, 4, 4\)"):
+        buffer.add(frames[0, :2], np.zeros(2), 0.0, frames[0, :2], False, False)
+
+
+def _saved(buffer, tmp_path):
+    buffer.save(tmp_path / "buffer.npz")
+    return tmp_path / "buffer.npz"
+
+
+def test_a_buffer_larger_than_the_machine_is_refused_up_front():
+    with pytest.raises(ValueError, match="lower its capacity"):
+        ReplayBuffer(10**9, (9, 64, 64), 1, obs_dtype=np.uint8)  # 74 TB of frames

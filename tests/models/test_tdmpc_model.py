@@ -146,3 +146,15 @@ def test_bad_model_settings_are_named():
         TDMPCModelConfig(latent_dim=10, simnorm_group=4).validate()
     with pytest.raises(ValueError, match="rho and tau"):
         TDMPCModelConfig(rho=0.0).validate()
+
+
+def test_frames_go_through_a_conv_encoder_and_other_shapes_are_refused():
+    torch.manual_seed(0)
+    config = TDMPCModelConfig(latent_dim=16, hidden=(32,), channels=(4, 4, 8, 8))
+    model = TDMPCModel((9, 64, 64), SPACE, config, terminates=False)
+    frames = torch.randint(0, 256, (5, 9, 64, 64), dtype=torch.uint8)
+    z = model.encode(frames)
+    assert z.shape == (5, 16)
+    torch.testing.assert_close(model.encode(frames.float()), z)  # buffer floats of 0-255 too
+    with pytest.raises(ValueError, match=r"frames \[C, 64, 64\]"):
+        TDMPCModel((3, 32, 32), SPACE, config, terminates=False)
