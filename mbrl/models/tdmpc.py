@@ -47,6 +47,9 @@ class TDMPCModelConfig:
     latent_dim: int = 32  # Z
     hidden: tuple[int, ...] = (128, 128)  # hidden widths of every network
     channels: tuple[int, ...] = (32, 32, 32, 32)  # the encoder's conv widths (frames only)
+    # random shifts of training frames by up to this many pixels (edge-padded, cropped back;
+    # DrQ, Kostrikov, Yarats and Fergus 2021, as TD-MPC from pixels); 0: off
+    shift_pixels: int = 4
     activation: str = "relu"  # relu | tanh | silu | elu
     # TD-MPC2's simplicial normalisation over groups of this size (0: off, as TD-MPC; with
     # this small a latent it slowed learning on InvertedPendulum, see the tdmpc preset)
@@ -65,6 +68,8 @@ class TDMPCModelConfig:
         if self.latent_dim < 1 or not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"need latent_dim >= 1 and positive hidden widths, got "
                              f"{self.latent_dim}, {self.hidden}")
+        if self.shift_pixels < 0:
+            raise ValueError(f"shift_pixels must be >= 0, got {self.shift_pixels}")
         if len(self.channels) != 4 or min(self.channels) < 1:
             raise ValueError(f"channels must be four positive conv widths, got {self.channels}")
         if self.simnorm_group < 0 or (self.simnorm_group and
@@ -94,6 +99,19 @@ class SimNorm(nn.Module):
         if not self.group:
             return z
         return F.softmax(z.unflatten(-1, (-1, self.group)), dim=-1).flatten(-2)
+
+
+def random_shift(frames: Tensor, pad: int, generator: torch.Generator | None = None) -> Tensor:
+    """Each frame of ``frames [..., C, H, W]`` shifted by its own integer offsets in ``[-pad,
+    pad]`` along both axes, the border repeated where it moves in (DrQ's augmentation)."""
+    flat = frames.reshape(-1, *frames.shape[-3:]).float()
+    count, height, width = flat.shape[0], flat.shape[-2], flat.shape[-1]
+    padded = F.pad(flat, (pad, pad, pad, pad), mode="replicate")
+    offsets = torch.randint(0, 2 * pad + 1, (2, count, 1), generator=generator)
+    rows = (torch.arange(height) + offsets[0])[:, :, None]  # [N, H, 1]
+    cols = (torch.arange(width) + offsets[1])[:, None, :]  # [N, 1, W]
+    shifted = padded[torch.arange(count)[:, None, None], :, rows, cols]  # [N, H, W, C]
+    return shifted.permute(0, 3, 1, 2).reshape(frames.shape)
 
 
 class TDMPCModel(nn.Module):
@@ -159,8 +177,11 @@ class TDMPCModel(nn.Module):
         [B, H, A]``, ``rewards, terminated, valid [B, H]``; also the unrolled latents
         ``[H, B, Z]`` (detached, for the policy) and the loss terms for logging."""
         config, horizon = self.config, obs.shape[1]
+        if self.pixels and config.shift_pixels:
+            obs = random_shift(obs[:, :1], config.shift_pixels, generator)
+            next_obs = random_shift(next_obs, config.shift_pixels, generator)
         with torch.no_grad():
-            targets = self.encode(next_obs.flatten(0, 1)).unflatten(0, obs.shape[:2])
+            targets = self.encode(next_obs.flatten(0, 1)).unflatten(0, next_obs.shape[:2])
             next_actions, _ = self.actor.sample(targets.flatten(0, 1), generator)
             next_q = self.q(targets.flatten(0, 1), next_actions, target=True).min(0).values
             td_targets = rewards + gamma * (~terminated).float() * next_q.view(rewards.shape)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mbrl.data import ReplayBuffer
-from mbrl.models.tdmpc import SimNorm, TDMPCModel, TDMPCModelConfig
+from mbrl.models.tdmpc import SimNorm, TDMPCModel, TDMPCModelConfig, random_shift
 from planners import CEM, ICEM, MPPI, RandomShooting
 
 SPACE = gym.spaces.Box(-2.0, 2.0, (2,), np.float32)
@@ -158,3 +158,17 @@ def test_frames_go_through_a_conv_encoder_and_other_shapes_are_refused():
     torch.testing.assert_close(model.encode(frames.float()), z)  # buffer floats of 0-255 too
     with pytest.raises(ValueError, match=r"frames \[C, 64, 64\]"):
         TDMPCModel((3, 32, 32), SPACE, config, terminates=False)
+
+
+def test_random_shift_moves_each_frame_by_its_own_offset_within_the_padding():
+    frames = torch.arange(4 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 2, 3, 8, 8)
+    shifted = random_shift(frames, 2, torch.Generator().manual_seed(0))
+    assert shifted.shape == frames.shape
+    offsets = []
+    for frame, out in zip(frames.reshape(-1, 3, 8, 8), shifted.reshape(-1, 3, 8, 8),
+                          strict=True):
+        padded = torch.nn.functional.pad(frame[None], (2, 2, 2, 2), mode="replicate")[0]
+        offsets.append(next((i, j) for i in range(5) for j in range(5)
+                            if torch.equal(padded[:, i:i + 8, j:j + 8], out)))
+    assert len(set(offsets)) > 1  # frames are shifted independently
+    assert torch.equal(random_shift(frames, 2, torch.Generator().manual_seed(0)), shifted)
