@@ -103,7 +103,8 @@ class TDMPCConfig:
 
 class TDMPCAgent:
     """The latent model, its optimisers and the planning policy (the policy protocol):
-    ``act(obs [S])`` plans from ``h(obs)``; noise is added unless ``deterministic``."""
+    ``act(obs [S] or frames [C, 64, 64])`` plans from ``h(obs)``; noise is added unless
+    ``deterministic``."""
 
     def __init__(self, task: Any, obs_shape: tuple[int, ...], config: TDMPCConfig,
                  generator: torch.Generator) -> None:
@@ -192,6 +193,7 @@ class TDMPCRun(ReplayStepRun):
         return "tdmpc"
 
     def evaluation_env(self, render_mode: str | None = None) -> gym.Env:
+        """The task's env as the config observes it: for training too, and for videos."""
         config = self.config
         return make_observed_env(config.task, config.pixels, 64, config.frame_stack,
                                  config.action_repeat, render_mode)
