@@ -80,14 +80,13 @@ class ReplayBuffer:
     def __init__(self, capacity: int, obs_dim: int | tuple[int, ...], act_dim: int,
                  dtype: np.dtype | type = np.float32,
                  obs_dtype: np.dtype | type | None = None) -> None:
-        self.obs_shape = tuple(obs_dim) if isinstance(obs_dim, tuple | list) else (obs_dim,)
+        shape = tuple(obs_dim) if isinstance(obs_dim, tuple | list) else (obs_dim,)
         for name, value in [("capacity", capacity), ("act_dim", act_dim),
-                            *(("obs_dim", size) for size in self.obs_shape)]:
+                            *(("obs_dim", size) for size in shape)]:
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        self.obs_shape = tuple(int(size) for size in self.obs_shape)
         self.capacity, self.act_dim = int(capacity), int(act_dim)
-        self.obs_dim = self.obs_shape[0] if len(self.obs_shape) == 1 else self.obs_shape
+        self.obs_shape = tuple(int(size) for size in shape)
         self.dtype = np.dtype(dtype)
         self.obs_dtype = self.dtype if obs_dtype is None else np.dtype(obs_dtype)
         _check_fits_in_memory(self.capacity, 2 * np.prod(self.obs_shape) * self.obs_dtype.itemsize
@@ -216,9 +215,7 @@ class ReplayBuffer:
         if missing:
             raise ValueError(f"{path} is not a ReplayBuffer file: missing {missing}")
         obs, act = data["obs"], data["act"]
-        shape = obs.shape[1:]
-        buffer = cls(int(data["capacity"]), shape[0] if len(shape) == 1 else shape, act.shape[1],
-                     act.dtype, obs.dtype)
+        buffer = cls(int(data["capacity"]), obs.shape[1:], act.shape[1], act.dtype, obs.dtype)
         if len(obs):
             buffer.add(obs, act, data["rew"], data["next_obs"], data["terminated"],
                        data["truncated"])

@@ -176,18 +176,18 @@ class TDMPCModel(nn.Module):
         """The module docstring's weighted model loss on windows ``obs [B, H, S]``, ``actions
         [B, H, A]``, ``rewards, terminated, valid [B, H]``; also the unrolled latents
         ``[H, B, Z]`` (detached, for the policy) and the loss terms for logging."""
-        config, horizon = self.config, obs.shape[1]
+        config, horizon, first = self.config, obs.shape[1], obs[:, 0]  # only s_0 is encoded
         if self.pixels and config.shift_pixels:
-            obs = random_shift(obs[:, :1], config.shift_pixels, generator)
+            first = random_shift(first, config.shift_pixels, generator)
             next_obs = random_shift(next_obs, config.shift_pixels, generator)
         with torch.no_grad():
-            targets = self.encode(next_obs.flatten(0, 1)).unflatten(0, next_obs.shape[:2])
+            targets = self.encode(next_obs.flatten(0, 1)).unflatten(0, obs.shape[:2])
             next_actions, _ = self.actor.sample(targets.flatten(0, 1), generator)
             next_q = self.q(targets.flatten(0, 1), next_actions, target=True).min(0).values
             td_targets = rewards + gamma * (~terminated).float() * next_q.view(rewards.shape)
         weights = valid.float() * config.rho ** torch.arange(horizon, dtype=torch.float32)
         weights = weights / weights.sum(1, keepdim=True)  # each window's steps sum to one
-        z, latents = self.encode(obs[:, 0]), []
+        z, latents = self.encode(first), []
         terms = {name: torch.zeros(()) for name in ("consistency", "reward", "value",
                                                     "continuation")}
         for t in range(horizon):
