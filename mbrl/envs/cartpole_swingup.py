@@ -46,7 +46,7 @@ class CartPoleSwingUpEnv(MujocoEnv, EzPickle):
             str(ASSET),
             frame_skip,
             observation_space=observation_space,
-            default_camera_config={"trackbodyid": 0, "distance": 6.0, "elevation": 0.0},
+            default_camera_config={"trackbodyid": 0, "distance": 9.5, "elevation": 0.0},
             **kwargs,
         )
         self.metadata = {**self.metadata, "render_fps": int(np.round(1.0 / self.dt))}

@@ -124,3 +124,31 @@ def test_action_repeat_sums_rewards_and_renders_once_per_action():
     assert env.step(action)[0].shape == (3, 64, 64)
     with pytest.raises(ValueError, match="repeat"):
         ActionRepeat(gym.make("Pendulum-v1"), 0)
+
+
+@pytest.mark.parametrize("cart_x", [-2.5, 2.5])
+def test_swingup_frames_show_the_pole_at_the_slider_limits(cart_x):
+    """At 64 x 64 the whole rail and the pole pointing outwards from either end are in view,
+    and the pole is drawn thick enough to be seen (it was one broken pixel line, and out of the
+    frame at the limits)."""
+    env = make_pixel_env("CartPoleSwingUp", size=64)
+    env.reset(seed=0)
+    swingup = env.unwrapped
+    outwards = np.sign(cart_x) * np.pi / 2  # horizontal, pointing away from the centre
+    swingup.set_state(np.array([cart_x, outwards]), np.zeros(2))
+    frame = env._frame().transpose(1, 2, 0).astype(int)  # [64, 64, 3]
+    red, green, blue = frame[..., 0], frame[..., 1], frame[..., 2]
+    orange = (red > 100) & (red > green + 50) & (red > 3 * blue)  # the pole's colour
+    assert orange.sum() >= 10
+    columns = np.flatnonzero(orange.any(0))
+    assert (columns.min() > 0) and (columns.max() < 63)  # the tip is inside the frame
+
+
+def test_swingup_visual_geoms_carry_no_mass_and_do_not_collide():
+    model = make_pixel_env("CartPoleSwingUp").unwrapped.model
+    import mujoco
+
+    for name in ("cart_visual", "pole_visual"):
+        geom = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
+        assert model.geom_contype[geom] == 0 and model.geom_conaffinity[geom] == 0
+    np.testing.assert_allclose(model.body_mass, [0.0, 1.0, 0.1])
