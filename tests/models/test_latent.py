@@ -1,3 +1,4 @@
+import mujoco
 import numpy as np
 import pytest
 import torch
@@ -146,8 +147,6 @@ def test_swingup_frames_show_the_pole_at_the_slider_limits(cart_x):
 
 def test_swingup_visual_geoms_carry_no_mass_and_do_not_collide():
     model = make_pixel_env("CartPoleSwingUp").unwrapped.model
-    import mujoco
-
     for name in ("cart_visual", "pole_visual"):
         geom = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
         assert model.geom_contype[geom] == 0 and model.geom_conaffinity[geom] == 0
