@@ -1,9 +1,9 @@
 """The data files the code reads (presets, help texts, MJCF assets) ship in a built wheel."""
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).parents[1]
 PACKAGE_DATA = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][

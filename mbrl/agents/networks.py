@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mbrl.nn import ACTIVATIONS, EnsembleMLP, Normalizer, mlp
+from mbrl.nn import ACTIVATIONS, EnsembleMLP, Normalizer, ObservationInput, mlp
 
 
 class Categorical:
@@ -121,15 +121,20 @@ class ActorCritic(nn.Module):
     backward and optimiser) of two networks one by one, which dominates on small networks (a
     PPO minibatch step with 64 x 64 networks took 0.83x the time). With
     ``normalize_observations`` running statistics (:meth:`~mbrl.nn.Normalizer.update`, clamped
-    to 10 std) standardise the inputs; the agent decides when they are updated.
+    to 10 std) standardise the inputs; the agent decides when they are updated. Both networks
+    take the observation without ``ignored_obs_dims`` (a task's reward-only dims,
+    :attr:`obs_input`).
     """
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space,
                  hidden: tuple[int, ...] = (64, 64), activation: str = "tanh",
                  shared_trunk: bool = False, log_std_init: float = 0.0,
-                 normalize_observations: bool = False) -> None:
+                 normalize_observations: bool = False,
+                 ignored_obs_dims: tuple[int, ...] = ()) -> None:
         super().__init__()
-        obs_dim, act_dim, self.discrete = space_dims(observation_space, action_space)
+        full_obs_dim, act_dim, self.discrete = space_dims(observation_space, action_space)
+        self.obs_input = ObservationInput(full_obs_dim, ignored_obs_dims)
+        obs_dim = self.obs_input.dim
         self.action_space = action_space
         self.obs_normalizer = running_normalizer(obs_dim) if normalize_observations else None
         hidden = list(hidden)
@@ -150,6 +155,7 @@ class ActorCritic(nn.Module):
         self.register_buffer("action_high", torch.as_tensor(action_space.high) if box else None)
 
     def _normalized(self, obs: Tensor) -> Tensor:
+        obs = self.obs_input(obs)
         return obs if self.obs_normalizer is None else self.obs_normalizer.normalize(obs)
 
     def _policy(self, out: Tensor) -> Categorical | DiagonalGaussian:

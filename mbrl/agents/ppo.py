@@ -179,7 +179,7 @@ class PPO(OnPolicyAgent):
         """Refresh the observation statistics with the rollout just trained on (they stay fixed
         while a rollout is collected and trained on, so the old log-probabilities stay exact)."""
         if self.policy.obs_normalizer is not None:
-            self.policy.obs_normalizer.update(rollout.obs)
+            self.policy.obs_normalizer.update(self.policy.obs_input(rollout.obs))
 
     def _value_loss(self, value: Tensor, old_value: Tensor, target: Tensor) -> Tensor:
         """Squared error, or with value clipping the max of the clipped and unclipped errors

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from mbrl.agents.networks import Categorical, space_dims
 from mbrl.data.buffer import FIELDS, Batch, ReplayBuffer
-from mbrl.nn import ACTIVATIONS, EnsembleMLP, mlp
+from mbrl.nn import ACTIVATIONS, EnsembleMLP, ObservationInput, mlp
 from mbrl.util.errors import check_finite_loss
 
 
@@ -149,12 +149,16 @@ def solve_log_alpha(q_values: Tensor, target_entropy: float, iterations: int = 3
 
 
 class SAC:
-    """Soft actor-critic; discrete when the action space is ``Discrete``."""
+    """Soft actor-critic; discrete when the action space is ``Discrete``. Actor and critics take
+    the observation without ``ignored_obs_dims`` (a task's reward-only dims, :attr:`obs_input`):
+    :meth:`soft_target`, :meth:`q_values` and :meth:`actor_loss` are on those inputs."""
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, config: SACConfig,
-                 generator: torch.Generator) -> None:
+                 generator: torch.Generator, ignored_obs_dims: tuple[int, ...] = ()) -> None:
         config.validate()
-        obs_dim, act_dim, self.discrete = space_dims(observation_space, action_space)
+        full_obs_dim, act_dim, self.discrete = space_dims(observation_space, action_space)
+        self.obs_input = ObservationInput(full_obs_dim, ignored_obs_dims)
+        obs_dim = self.obs_input.dim
         self.config, self.generator, self.action_space = config, generator, action_space
         hidden, activation = tuple(config.hidden), config.activation
         if self.discrete:
@@ -188,7 +192,7 @@ class SAC:
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """The policy protocol: ``obs [S] or [N, S]`` -> env actions."""
         single = np.ndim(obs) == 1
-        batch = torch.as_tensor(np.atleast_2d(obs), dtype=torch.float32)
+        batch = self.obs_input(torch.as_tensor(np.atleast_2d(obs), dtype=torch.float32))
         if self.discrete:
             dist = self.actor(batch)
             actions = (dist.mode() if deterministic else dist.sample(self.generator)).numpy()
@@ -252,11 +256,12 @@ class SAC:
     def update(self, batch: dict[str, Tensor]) -> dict[str, float]:
         """One gradient step of critics, actor and temperature on a batch (from
         :meth:`Batch.to_torch`), then the Polyak target update."""
-        target = self.soft_target(batch["rew"], batch["next_obs"], batch["terminated"])
-        errors = self.q_values(batch["obs"], batch["act"]) - target
+        obs, next_obs = self.obs_input(batch["obs"]), self.obs_input(batch["next_obs"])
+        target = self.soft_target(batch["rew"], next_obs, batch["terminated"])
+        errors = self.q_values(obs, batch["act"]) - target
         critic_loss = 0.5 * errors.square().mean(1).sum()
         self._step("critic", critic_loss, self.critic_optimizer)
-        actor_loss, entropy = self.actor_loss(batch["obs"])
+        actor_loss, entropy = self.actor_loss(obs)
         self._step("actor", actor_loss, self.actor_optimizer)
 
         metrics = {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(),

@@ -36,7 +36,7 @@ from mbrl.algorithms.planning import PlannerConfig, build_planner
 from mbrl.data.buffer import read_npz
 from mbrl.envs import MujocoSimulator, make_task
 from mbrl.envs.tasks import TaskSpec
-from mbrl.nn import mlp
+from mbrl.nn import ObservationInput, mlp
 from mbrl.runs import Run
 from mbrl.runs.harness import load_run
 from mbrl.util.atomic import atomic_path
@@ -117,13 +117,15 @@ class DAggerConfig:
 class StudentPolicy(nn.Module):
     """The distilled network: ``act(obs [S] or [N, S])`` as every policy here. Continuous
     actions are ``offset + scale * tanh(net(obs))`` (inside the bounds by construction),
-    discrete ones the argmax of its logits."""
+    discrete ones the argmax of its logits. The task's reward-only observation dims are not
+    among its inputs."""
 
     def __init__(self, task: TaskSpec, config: StudentConfig) -> None:
         super().__init__()
         self.discrete = task.discrete_actions
         out = int(task.action_space.n) if self.discrete else task.act_dim
-        self.net = mlp([task.obs_dim, *config.hidden, out], config.activation)
+        self.obs_input = ObservationInput(task.obs_dim, task.reward_only_dims)
+        self.net = mlp([self.obs_input.dim, *config.hidden, out], config.activation)
         if not self.discrete:
             low = torch.as_tensor(task.action_space.low, dtype=torch.float32)
             high = torch.as_tensor(task.action_space.high, dtype=torch.float32)
@@ -132,7 +134,7 @@ class StudentPolicy(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         """Actions ``[B, A]`` (continuous) or logits ``[B, K]`` (discrete)."""
-        out = self.net(obs)
+        out = self.net(self.obs_input(obs))
         return out if self.discrete else self.offset + self.scale * torch.tanh(out)
 
     def loss(self, obs: Tensor, labels: Tensor) -> Tensor:

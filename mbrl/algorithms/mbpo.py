@@ -127,7 +127,7 @@ class MBPORun(RefittingAgentRun):
 
     def build_agent(self) -> SAC:
         return SAC(self.task.observation_space, self.task.action_space, self.config.sac,
-                   self.generator)
+                   self.generator, self.task.reward_only_dims)
 
     def real_capacity(self) -> int:
         return self.config.sac.buffer_size

@@ -190,7 +190,8 @@ def actor_critic(task: TaskSpec, config: ReinforceConfig | A2CConfig | PPOConfig
     return ActorCritic(task.observation_space, task.action_space, tuple(config.hidden),
                        config.activation, shared_trunk=getattr(config, "shared_trunk", False),
                        log_std_init=config.log_std_init,
-                       normalize_observations=getattr(config, "normalize_observations", False))
+                       normalize_observations=getattr(config, "normalize_observations", False),
+                       ignored_obs_dims=task.reward_only_dims)
 
 
 ON_POLICY_AGENTS = {
@@ -301,7 +302,7 @@ class OffPolicyRun(ReplayStepRun):
     def __init__(self, config: AgentRunConfig) -> None:
         super().__init__(config)
         self.agent = SAC(self.task.observation_space, self.task.action_space, config.sac,
-                         self.generator)
+                         self.generator, self.task.reward_only_dims)
         self.env = EnvStepper(self.task.make_env())
         act_dim = 1 if self.agent.discrete else self.task.action_space.shape[0]
         self.buffer = ReplayBuffer(config.sac.buffer_size, self.task.obs_dim, act_dim)

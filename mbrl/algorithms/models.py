@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from mbrl.envs.tasks import TaskSpec
 from mbrl.models import FitSettings, MLPDynamics, ProbabilisticEnsemble
 from mbrl.models.propagation import STACKED_ROWS
 from mbrl.util.config import require_positive
@@ -74,16 +75,18 @@ class DynamicsModelConfig:
                              f"{self.validation_fraction}")
 
 
-def build_dynamics_model(config: DynamicsModelConfig, obs_dim: int, act_dim: int,
-                         task: str) -> MLPDynamics | ProbabilisticEnsemble:
-    """The model ``config.kind`` names, for ``obs_dim`` observations and ``act_dim`` actions."""
+def build_dynamics_model(config: DynamicsModelConfig, task: TaskSpec
+                         ) -> MLPDynamics | ProbabilisticEnsemble:
+    """The model ``config.kind`` names, for ``task``'s observations and actions (its
+    reward-only observation dims left out of the model's input)."""
+    sizes = {"obs_dim": task.obs_dim, "act_dim": task.act_dim,
+             "hidden_size": config.hidden_size, "num_layers": config.num_layers,
+             "ignored_obs_dims": task.reward_only_dims}
     if config.kind == ModelKind.ensemble:
-        return ProbabilisticEnsemble(
-            obs_dim=obs_dim, act_dim=act_dim, ensemble_size=config.ensemble_size,
-            hidden_size=config.hidden_size, num_layers=config.num_layers,
-            probabilistic=config.probabilistic, num_elites=config.num_elites, task=task)
-    return MLPDynamics(obs_dim=obs_dim, act_dim=act_dim, hidden_size=config.hidden_size,
-                       num_layers=config.num_layers)
+        return ProbabilisticEnsemble(**sizes, ensemble_size=config.ensemble_size,
+                                     probabilistic=config.probabilistic,
+                                     num_elites=config.num_elites, task=task.name)
+    return MLPDynamics(**sizes)
 
 
 def fit_settings(config: DynamicsModelConfig) -> FitSettings:

@@ -173,7 +173,7 @@ class MBRLRun(Run):
         super().__init__(config)
         self.task = task = make_task(config.task)
         model_config, value_config = config.model, config.terminal_value
-        self.model = build_dynamics_model(model_config, task.obs_dim, task.act_dim, task.name)
+        self.model = build_dynamics_model(model_config, task)
         self.model.eval()
         self.dynamics = self.model.planning_dynamics(model_config.num_particles,
                                                      model_config.propagation.value)
@@ -191,7 +191,8 @@ class MBRLRun(Run):
         self.value = (StateValue(task.obs_dim, hidden_size=value_config.hidden_size,
                                  num_layers=value_config.num_layers,
                                  ensemble_size=value_config.ensemble_size,
-                                 pessimism=value_config.pessimism)
+                                 pessimism=value_config.pessimism,
+                                 ignored_obs_dims=task.reward_only_dims)
                       if value_config.enabled else None)
         self.value_optimizer = (None if self.value is None else torch.optim.Adam(
             self.value.parameters(), lr=value_config.learning_rate, fused=True))

@@ -56,7 +56,7 @@ class RefittingAgentRun(AgentRun):
         super().__init__(config)
         task = self.task
         self.agent = self.build_agent()
-        self.model = build_dynamics_model(config.model, task.obs_dim, task.act_dim, task.name)
+        self.model = build_dynamics_model(config.model, task)
         self.model.eval()
         self.model_optimizer = torch.optim.Adam(self.model.parameters(),
                                                 lr=config.model.learning_rate, fused=True)

@@ -110,7 +110,8 @@ class TDMPCAgent:
                  generator: torch.Generator) -> None:
         space = task.action_space
         self.model = TDMPCModel(obs_shape, space, config.model,
-                                terminates=task.termination_fn is not never_terminates)
+                                terminates=task.termination_fn is not never_terminates,
+                                ignored_obs_dims=() if config.pixels else task.reward_only_dims)
         self.optimizers = self.model.optimizers()
         self.generator = generator
         problem = self.model.problem(config.planner.horizon, config.gamma,

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from mbrl.data.buffer import ReplayBuffer
 from mbrl.data.mirror import with_mirror_image
 from mbrl.models import training
+from mbrl.nn import ObservationInput
 from mbrl.util.checkpoint import load_checkpoint, save_checkpoint
 
 MIN_VALIDATION_SIZE = 10
@@ -67,19 +68,26 @@ class DynamicsModel(nn.Module):
     Subclasses define the networks and :meth:`training_loss` (on a batch of ``[b, ...]`` rows,
     or ``[E, b, ...]`` with ``training_scheme.member_streams``), :meth:`validation_scores` (each
     member's MSE of normalised deltas ``[E]``), the member-state copies, :meth:`planning_dynamics`
-    and :meth:`metadata` (the constructor's keyword arguments, for :meth:`load`).
+    and :meth:`metadata` (the constructor's keyword arguments, for :meth:`load`). The networks
+    take :meth:`model_input`: the observation without its ``obs_input.ignored`` dims (a task's
+    reward-only dims), whose deltas are still predicted.
     """
 
     training_scheme: ClassVar[TrainingScheme]
     members: int
     obs_dim: int
     act_dim: int
+    obs_input: ObservationInput
     input_normalizer: nn.Module
     delta_normalizer: nn.Module
 
+    def model_input(self, obs: Tensor, act: Tensor) -> Tensor:
+        """The networks' unnormalised input ``[..., S - ignored + A]``."""
+        return torch.cat([self.obs_input(obs), act], dim=-1)
+
     def fit_normalizers(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> None:
         """Input and target statistics from training data ``[N, S]``, ``[N, A]``, ``[N, S]``."""
-        self.input_normalizer.fit(torch.cat([obs, act], dim=-1))
+        self.input_normalizer.fit(self.model_input(obs, act))
         self.delta_normalizer.fit(next_obs - obs)
 
     def training_loss(self, batch: dict[str, Tensor]) -> Tensor:

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from mbrl.models.base import DynamicsModel, TrainingScheme
 from mbrl.models.propagation import EnsembleDynamics
-from mbrl.nn import EnsembleMLP, Normalizer
+from mbrl.nn import EnsembleMLP, Normalizer, ObservationInput
 
 PETS_WEIGHT_DECAYS = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
 
@@ -56,7 +56,7 @@ class ProbabilisticEnsemble(DynamicsModel):
     def __init__(self, obs_dim: int, act_dim: int, ensemble_size: int = 5,
                  hidden_size: int = 200, num_layers: int = 4, probabilistic: bool = True,
                  weight_decays: tuple[float, ...] | None = None, num_elites: int | None = None,
-                 task: str = "") -> None:
+                 task: str = "", ignored_obs_dims: tuple[int, ...] = ()) -> None:
         super().__init__()
         if ensemble_size < 1:
             raise ValueError(f"ensemble_size must be >= 1, got {ensemble_size}")
@@ -66,9 +66,10 @@ class ProbabilisticEnsemble(DynamicsModel):
         self.obs_dim, self.act_dim, self.probabilistic = obs_dim, act_dim, probabilistic
         self.ensemble_size, self.hidden_size, self.num_layers, self.task = (
             ensemble_size, hidden_size, num_layers, task)
-        self.input_normalizer = Normalizer(obs_dim + act_dim)
+        self.obs_input = ObservationInput(obs_dim, ignored_obs_dims)
+        self.input_normalizer = Normalizer(self.obs_input.dim + act_dim)
         self.delta_normalizer = Normalizer(obs_dim)
-        widths = [obs_dim + act_dim] + [hidden_size] * num_layers
+        widths = [self.obs_input.dim + act_dim] + [hidden_size] * num_layers
         widths.append(obs_dim * (2 if probabilistic else 1))
         self.net = EnsembleMLP(ensemble_size, widths, "silu")
         decays = weight_decays if weight_decays is not None else default_weight_decays(num_layers)
@@ -87,12 +88,12 @@ class ProbabilisticEnsemble(DynamicsModel):
     def forward(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
         """Every member on its own batch: ``obs [E, B, S]``, ``act [E, B, A]`` -> normalised-delta
         mean and bounded log-variance ``[E, B, S]``."""
-        return self._gaussian(self.net(self.input_normalizer.normalize(torch.cat([obs, act], -1))))
+        return self._gaussian(self.net(self.input_normalizer.normalize(self.model_input(obs, act))))
 
     def member_forward(self, member: int, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
         """Normalised-delta mean and bounded log-variance ``[B, S]`` of one member (log-variance
         ``0`` for a deterministic ensemble)."""
-        x = self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
+        x = self.input_normalizer.normalize(self.model_input(obs, act))
         return self._gaussian(self.net.member(member, x))
 
     def _gaussian(self, out: Tensor) -> tuple[Tensor, Tensor]:
@@ -165,7 +166,7 @@ class ProbabilisticEnsemble(DynamicsModel):
         """``sample_next`` of several members at once: member ``members[i]`` on ``obs[i]``,
         ``act[i]`` (``[M, B, S]``, ``[M, B, A]``) -> ``[M, B, S]``, with the same draws as
         ``sample_next`` called member by member in that order."""
-        x = self.input_normalizer.normalize(torch.cat([obs, act], dim=-1))
+        x = self.input_normalizer.normalize(self.model_input(obs, act))
         mean, logvar = self._gaussian(self.net.forward_members(members, x))
         if generator is not None and self.probabilistic:
             noise = torch.stack([torch.randn(mean.shape[1:], generator=generator,
@@ -178,4 +179,4 @@ class ProbabilisticEnsemble(DynamicsModel):
                 "ensemble_size": self.ensemble_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "probabilistic": self.probabilistic,
                 "weight_decays": list(self.weight_decays), "num_elites": len(self.elites),
-                "task": self.task}
+                "task": self.task, "ignored_obs_dims": list(self.obs_input.ignored)}

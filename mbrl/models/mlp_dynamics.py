@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from mbrl.models.base import DynamicsModel, PlanningDynamics, TrainingScheme
-from mbrl.nn import Normalizer, mlp
+from mbrl.nn import Normalizer, ObservationInput, mlp
 
 
 class MLPDynamics(DynamicsModel):
@@ -24,18 +24,20 @@ class MLPDynamics(DynamicsModel):
     num_particles = 1
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_size: int = 200,
-                 num_layers: int = 3) -> None:
+                 num_layers: int = 3, ignored_obs_dims: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.hidden_size, self.num_layers = hidden_size, num_layers
-        self.input_normalizer = Normalizer(obs_dim + act_dim)
+        self.obs_input = ObservationInput(obs_dim, ignored_obs_dims)
+        inputs = self.obs_input.dim + act_dim
+        self.input_normalizer = Normalizer(inputs)
         self.delta_normalizer = Normalizer(obs_dim)
-        self.net = mlp([obs_dim + act_dim, *[hidden_size] * num_layers, obs_dim], "silu")
+        self.net = mlp([inputs, *[hidden_size] * num_layers, obs_dim], "silu")
         self.generator: torch.Generator | None = None
 
     def normalized_delta(self, obs: Tensor, act: Tensor) -> Tensor:
         """Network output in normalised delta units, ``[B, S]``."""
-        return self.net(self.input_normalizer.normalize(torch.cat([obs, act], dim=-1)))
+        return self.net(self.input_normalizer.normalize(self.model_input(obs, act)))
 
     def forward(self, obs: Tensor, act: Tensor) -> Tensor:
         if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
@@ -64,4 +66,5 @@ class MLPDynamics(DynamicsModel):
 
     def metadata(self) -> dict[str, object]:
         return {"obs_dim": self.obs_dim, "act_dim": self.act_dim,
-                "hidden_size": self.hidden_size, "num_layers": self.num_layers}
+                "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+                "ignored_obs_dims": list(self.obs_input.ignored)}

@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from mbrl.agents.sac import SquashedGaussianActor, TwinQ
 from mbrl.models.latent import ConvEncoder, pixels_to_float
-from mbrl.nn import mlp
+from mbrl.nn import ObservationInput, mlp
 from planners import Problem
 
 
@@ -119,10 +119,12 @@ class TDMPCModel(nn.Module):
     observations ``obs [B, S]`` (``obs_shape`` an int: an MLP encoder) or frames ``[B, C, 64,
     64]`` (``obs_shape`` ``(C, 64, 64)``, pixel values 0-255: a conv encoder, as TD-MPC's from
     pixels) and actions ``[B, A]`` in ``action_space``; :meth:`loss` and :meth:`policy_loss`
-    train it, :meth:`problem` plans in it."""
+    train it, :meth:`problem` plans in it. The vector encoder does not take
+    ``ignored_obs_dims`` (a task's reward-only dims)."""
 
     def __init__(self, obs_shape: int | tuple[int, ...], action_space: gym.spaces.Box,
-                 config: TDMPCModelConfig, terminates: bool) -> None:
+                 config: TDMPCModelConfig, terminates: bool,
+                 ignored_obs_dims: tuple[int, ...] = ()) -> None:
         super().__init__()
         z, a, hidden, act = config.latent_dim, action_space.shape[0], config.hidden, \
             config.activation
@@ -131,10 +133,13 @@ class TDMPCModel(nn.Module):
         self.pixels = len(shape) == 3
         if not self.pixels and len(shape) != 1 or self.pixels and shape[1:] != (64, 64):
             raise ValueError(f"TD-MPC encodes vectors [S] or frames [C, 64, 64], got {shape}")
+        if self.pixels and ignored_obs_dims:
+            raise ValueError("ignored_obs_dims apply to vector observations, not frames")
+        self.obs_input = ObservationInput(shape[0], ignored_obs_dims)
         norm = SimNorm(config.simnorm_group)
         self.encoder = nn.Sequential(
             ConvEncoder(shape[0], tuple(config.channels), z) if self.pixels
-            else mlp([shape[0], *hidden, z], act), norm)
+            else mlp([self.obs_input.dim, *hidden, z], act), norm)
         self.dynamics = nn.Sequential(mlp([z + a, *hidden, z], act), norm)
         self.reward_head = mlp([z + a, *hidden, 1], act)
         self.continuation_head = mlp([z, *hidden, 1], act)
@@ -150,7 +155,7 @@ class TDMPCModel(nn.Module):
     # ----- the model's functions -----------------------------------------------------------
     def encode(self, obs: Tensor) -> Tensor:
         """``obs [B, S]`` (or frames ``[B, C, 64, 64]``) ``-> z [B, Z]``."""
-        return self.encoder(pixels_to_float(obs) if self.pixels else obs.float())
+        return self.encoder(pixels_to_float(obs) if self.pixels else self.obs_input(obs.float()))
 
     def next(self, z: Tensor, action: Tensor) -> Tensor:
         """``z [B, Z], a [B, A] -> z' [B, Z]``."""

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from mbrl.data.buffer import ReplayBuffer
 from mbrl.data.mirror import with_mirror_image
 from mbrl.models import training
-from mbrl.nn import EnsembleMLP, Normalizer
+from mbrl.nn import EnsembleMLP, Normalizer, ObservationInput
 from mbrl.returns import lambda_returns
 
 
@@ -39,10 +39,12 @@ class StateValue(nn.Module):
     """``V(obs [B, S]) -> [B]``: an ensemble of ``ensemble_size`` MLPs on normalised
     observations, scored as ``mean - pessimism * std`` over the members. The output is rescaled
     to the statistics of the returns it was last fitted to (PopArt, van Hasselt et al. 2016), so
-    that returns in the hundreds are learned as fast as returns near one."""
+    that returns in the hundreds are learned as fast as returns near one. The ``ignored_obs_dims``
+    (a task's reward-only dims) are not among its inputs."""
 
     def __init__(self, obs_dim: int, hidden_size: int = 64, num_layers: int = 2,
-                 ensemble_size: int = 1, pessimism: float = 0.0) -> None:
+                 ensemble_size: int = 1, pessimism: float = 0.0,
+                 ignored_obs_dims: tuple[int, ...] = ()) -> None:
         super().__init__()
         if ensemble_size < 1 or pessimism < 0:
             raise ValueError(f"StateValue needs ensemble_size >= 1 and pessimism >= 0, got "
@@ -50,10 +52,11 @@ class StateValue(nn.Module):
         if pessimism and ensemble_size == 1:
             raise ValueError("pessimism needs ensemble_size >= 2: one member has no spread")
         self.obs_dim, self.ensemble_size, self.pessimism = obs_dim, ensemble_size, pessimism
-        self.normalizer = Normalizer(obs_dim)
+        self.obs_input = ObservationInput(obs_dim, ignored_obs_dims)
+        self.normalizer = Normalizer(self.obs_input.dim)
         self.return_normalizer = Normalizer(1)
-        self.net = EnsembleMLP(ensemble_size, [obs_dim] + [hidden_size] * num_layers + [1],
-                               "silu")
+        self.net = EnsembleMLP(ensemble_size,
+                               [self.obs_input.dim] + [hidden_size] * num_layers + [1], "silu")
 
     @property
     def members(self) -> int:
@@ -75,7 +78,7 @@ class StateValue(nn.Module):
         """Every member's value in normalised return units, ``[E, B, 1]``."""
         if obs.ndim != 2 or obs.shape[-1] != self.obs_dim:
             raise ValueError(f"obs must be [B, {self.obs_dim}], got {tuple(obs.shape)}")
-        return self.net(self.normalizer.normalize(obs))
+        return self.net(self.normalizer.normalize(self.obs_input(obs)))
 
     def training_loss(self, batch: dict[str, Tensor]) -> Tensor:
         """Every member's squared error against ``batch["target"] [b, 1]`` (normalised return
@@ -144,7 +147,7 @@ def fit_state_value(value: StateValue, buffer: ReplayBuffer, optimizer: torch.op
         data = with_mirror_image(data, *mirror)
     obs, next_obs = data["obs"], data["next_obs"]
     column = {name: data[name][:, None] for name in ("rew", "terminated", "truncated")}
-    value.normalizer.fit(obs)
+    value.normalizer.fit(value.obs_input(obs))
     bounds = discounted_return_bounds(data["rew"], discount)
     plan = training.shuffled_passes(len(obs), batch_size, min_updates_per_epoch)
     for _ in range(rounds):

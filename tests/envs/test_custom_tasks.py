@@ -20,6 +20,7 @@ def test_swimmer_registers_and_its_reward_checks_out():
 
     assert "Swimmer-v5" in list_tasks() and make_task("Swimmer-v5") is SWIMMER
     assert SWIMMER.obs_dim == 10 and SWIMMER.max_episode_steps == 1000
+    assert SWIMMER.reward_only_dims == (0, 1)
     report = check_task("Swimmer-v5", steps=300)
     assert report.ok, str(report)
 
@@ -54,6 +55,9 @@ def test_factories_overwrites_and_bad_registrations():
         register_task("X", "Pendulum-v1", lambda obs: obs)
     with pytest.raises(ValueError, match="not a registered gymnasium id"):
         register_task("X", "NoSuchEnv-v9", pendulum_reward)
+    with pytest.raises(ValueError, match=r"reward_only_dims \[3\] .* 3 observation dims"):
+        register_task("X", "Pendulum-v1", pendulum_reward, reward_only_dims=(0, 3))
+    assert "X" not in list_tasks()
 
 
 def test_a_registered_task_trains_through_the_command_lines(tmp_path, capsys):
