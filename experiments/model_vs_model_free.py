@@ -1,4 +1,4 @@
-"""A model-based algorithm beside its model-free baseline, same task, same seeds, one script:
+"""Model-based algorithms beside their model-free baselines, same task, same seeds, one script:
 
     python -m experiments.model_vs_model_free --pair mbpo_inverted_pendulum
     python -m experiments.model_vs_model_free --pair mbpo_pendulum
@@ -7,12 +7,17 @@
     python -m experiments.model_vs_model_free --pair mb_ppo_pendulum      # curves to 20k steps
     python -m experiments.model_vs_model_free --pair a3c_cartpole         # A3C beside A2C
     python -m experiments.model_vs_model_free --pair backprop_pendulum    # beside SAC
+    python -m experiments.model_vs_model_free --pair half_cheetah --seeds 0 \
+        --output-dir runs/half_cheetah                # MBPO 15k, TD-MPC 30k and SAC 45k steps
 
-Each pair names the model-based job and preset (``experiments/presets/mbpo/``,
-``experiments/presets/model_based_ppo/``), the model-free preset
-(``experiments/presets/agents/``), the return to reach and the env-step budgets. Writes
-``experiments/results/<pair>.json`` (per seed: the evaluation curve, the first env step at the
-threshold, training seconds) and ``<pair>.png`` (mean and 95% bootstrap band per algorithm).
+Each pair names its sides: the job and preset of each algorithm (``experiments/presets/mbpo/``,
+``.../model_based_ppo/``, ``.../tdmpc/``; ``.../agents/`` for the model-free ones), its
+env-step budget, and the return to reach. Writes ``experiments/results/<pair>.json`` (per side
+and seed: the evaluation curve, the first env step at the threshold, training seconds, the run
+folder) and ``<pair>.png`` (mean and 95% bootstrap band per algorithm). ``--sides`` runs some
+sides only and keeps the others' entries in an existing result file, so that long sides can run
+in separate processes (give each ``OMP_NUM_THREADS=1`` and the same ``--output-dir``); the plot
+is drawn from every recorded run folder.
 """
 
 from __future__ import annotations
@@ -20,46 +25,80 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-from experiments import train_a3c, train_mbpo, train_model_backprop, train_model_based_ppo
+from experiments import (
+    train_a3c,
+    train_mbpo,
+    train_model_backprop,
+    train_model_based_ppo,
+    train_tdmpc,
+)
 from experiments.presets import AGENT_PRESETS
 from mbrl.algorithms.model_free import AgentRun, AgentRunConfig
 from mbrl.runs.compare import compare
 from mbrl.util.config import load_config
 
 RESULTS = Path(__file__).parent / "results"
-# pair -> ((model-based job, preset, steps), (model-free preset, steps, overrides), threshold)
-# and, for a pair of two model-free algorithms, the names of the two sides in the JSON
-PAIRS = {
-    "mbpo_inverted_pendulum": ((train_mbpo, "mbpo_inverted_pendulum", 3000),
-                               ("sac_inverted_pendulum", 20000, []), 950.0),
-    "mbpo_pendulum": ((train_mbpo, "mbpo_pendulum", 1500), ("sac_pendulum", 5000, []), -200.0),
-    "dyna_cartpole": ((train_mbpo, "dyna_cartpole", 18000), ("sac_discrete_cartpole", 60000, []),
-                      400.0),
-    "mb_ppo_inverted_pendulum": ((train_model_based_ppo, "mb_ppo_inverted_pendulum", 5000),
-                                 ("ppo_inverted_pendulum", 40000, ["eval_every=2000"]), 950.0),
-    "mb_ppo_pendulum": ((train_model_based_ppo, "mb_ppo_pendulum", 20000),
-                        ("ppo_pendulum", 20000, ["eval_every=1000"]), -200.0),
-    "backprop_pendulum": ((train_model_backprop, "backprop_pendulum", 3000),
-                          ("sac_pendulum", 5000, []), -200.0),
-    "a3c_cartpole": ((train_a3c, "a3c_cartpole", 60000), ("a2c_cartpole", 60000, []), 475.0,
-                     ("a3c", "a2c")),
+
+
+@dataclass(frozen=True)
+class Side:
+    """One algorithm of a comparison: its name in the result file, the job whose preset it is
+    (None: a model-free agent preset), the preset, the env-step budget and extra overrides."""
+
+    name: str
+    job: ModuleType | None
+    preset: str
+    steps: int
+    overrides: tuple[str, ...] = ()
+
+
+def _pair(based: Side, free_preset: str, free_steps: int, *overrides: str) -> tuple[Side, ...]:
+    return based, Side("model_free", None, free_preset, free_steps, overrides)
+
+
+# pair -> (threshold, sides)
+PAIRS: dict[str, tuple[float, tuple[Side, ...]]] = {
+    "mbpo_inverted_pendulum": (950.0, _pair(
+        Side("model_based", train_mbpo, "mbpo_inverted_pendulum", 3000),
+        "sac_inverted_pendulum", 20000)),
+    "mbpo_pendulum": (-200.0, _pair(Side("model_based", train_mbpo, "mbpo_pendulum", 1500),
+                                    "sac_pendulum", 5000)),
+    "dyna_cartpole": (400.0, _pair(Side("model_based", train_mbpo, "dyna_cartpole", 18000),
+                                   "sac_discrete_cartpole", 60000)),
+    "mb_ppo_inverted_pendulum": (950.0, _pair(
+        Side("model_based", train_model_based_ppo, "mb_ppo_inverted_pendulum", 5000),
+        "ppo_inverted_pendulum", 40000, "eval_every=2000")),
+    "mb_ppo_pendulum": (-200.0, _pair(
+        Side("model_based", train_model_based_ppo, "mb_ppo_pendulum", 20000),
+        "ppo_pendulum", 20000, "eval_every=1000")),
+    "backprop_pendulum": (-200.0, _pair(
+        Side("model_based", train_model_backprop, "backprop_pendulum", 3000),
+        "sac_pendulum", 5000)),
+    "a3c_cartpole": (475.0, (Side("a3c", train_a3c, "a3c_cartpole", 60000),
+                             Side("a2c", None, "a2c_cartpole", 60000))),
+    # issue 17: MBPO at 15k against SAC at 45k; issue 22: TD-MPC's curve to 30k beside both
+    "half_cheetah": (3000.0, (Side("mbpo", train_mbpo, "mbpo_half_cheetah", 15000),
+                              Side("tdmpc", train_tdmpc, "tdmpc_half_cheetah", 30000),
+                              Side("sac", None, "sac_half_cheetah", 45000))),
 }
 
 
-def run_one(job, preset: str, steps: int, seed: int, output: str,
-            extra: list[str] = ()) -> dict:
-    """One run of ``preset`` (of ``job``, or a model-free agent preset if ``job`` is None)."""
-    overrides = [f"total_steps={steps}", f"seed={seed}", "progress=false",
-                 f"output_dir={output}", *extra]
-    if job is None:
-        run = AgentRun.start(load_config(AgentRunConfig, AGENT_PRESETS / f"{preset}.yaml",
+def run_one(side: Side, seed: int, output: str) -> dict:
+    """One run of ``side`` with ``seed``, its run folder under ``output``."""
+    overrides = [f"total_steps={side.steps}", f"seed={seed}", "progress=false",
+                 f"output_dir={output}", *side.overrides]
+    if side.job is None:
+        run = AgentRun.start(load_config(AgentRunConfig, AGENT_PRESETS / f"{side.preset}.yaml",
                                          overrides)).run()
     else:
-        run_class = job.JOB.load_run_class()
+        run_class = side.job.JOB.load_run_class()
         run = run_class.start(load_config(run_class.config_class,
-                                          job.JOB.presets / f"{preset}.yaml", overrides)).run()
+                                          side.job.JOB.presets / f"{side.preset}.yaml",
+                                          overrides)).run()
     rows = run.evaluations()
     return {"seed": seed, "run_dir": str(run.folder.root),
             "curve": [[int(r["env_steps"]), round(r["eval_return"], 2)] for r in rows],
@@ -71,33 +110,44 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pair", choices=sorted(PAIRS), required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--sides", nargs="+", default=None,
+                        help="run only these sides, keeping the others' recorded entries")
     parser.add_argument("--output-dir", default=None, help="run folders (default: a temp dir)")
     args = parser.parse_args(argv)
-    (job, based, based_steps), (free, free_steps, extra), threshold, *names = PAIRS[args.pair]
-    first, second = names[0] if names else ("model_based", "model_free")
+    threshold, sides = PAIRS[args.pair]
+    names = [side.name for side in sides]
+    unknown = sorted(set(args.sides or ()) - set(names))
+    if unknown:
+        parser.error(f"--pair {args.pair} has sides {names}, not {unknown}")
     output = args.output_dir or tempfile.mkdtemp()
+    result_file = RESULTS / f"{args.pair}.json"
     result = {"pair": args.pair, "threshold": threshold, "seeds": args.seeds}
-    folders = []
-    for kind, kind_job, preset, steps, overrides in (
-            (first, job, based, based_steps, []),
-            (second, None, free, free_steps, extra)):
+    if args.sides and result_file.exists():
+        kept = json.loads(result_file.read_text())
+        result.update({name: kept[name] for name in names
+                       if name in kept and name not in args.sides})
+    for side in sides:
+        if args.sides and side.name not in args.sides:
+            continue
         runs = []
         for seed in args.seeds:
-            runs.append(run_one(kind_job, preset, steps, seed, output, overrides))
+            runs.append(run_one(side, seed, output))
             runs[-1]["first_step_at_threshold"] = next(
                 (s for s, value in runs[-1]["curve"] if value >= threshold), None)
-            print(kind, preset, json.dumps({k: v for k, v in runs[-1].items() if k != "curve"}),
-                  flush=True)
-            folders.append(runs[-1]["run_dir"])
+            print(side.name, side.preset, json.dumps({k: v for k, v in runs[-1].items()
+                                                      if k != "curve"}), flush=True)
         reached = [r["first_step_at_threshold"] for r in runs]
-        result[kind] = {"preset": preset, "env_steps": steps, "runs": runs,
-                        "seeds_reaching_threshold": sum(r is not None for r in reached),
-                        "worst_first_step": None if None in reached else max(reached)}
+        result[side.name] = {"preset": side.preset, "env_steps": side.steps, "runs": runs,
+                             "seeds_reaching_threshold": sum(r is not None for r in reached),
+                             "worst_first_step": None if None in reached else max(reached)}
+    folders = [run["run_dir"] for name in names if name in result
+               for run in result[name]["runs"]]
     RESULTS.mkdir(exist_ok=True)
-    table = compare(folders, Path(output) / "compare")
-    result["table"] = table
+    result["table"] = compare(folders, Path(output) / "compare")
     (Path(output) / "compare" / "returns_vs_env_steps.png").replace(RESULTS / f"{args.pair}.png")
-    (RESULTS / f"{args.pair}.json").write_text(json.dumps(result, indent=1) + "\n")
+    result = {key: result[key] for key in ("pair", "threshold", "seeds", *names, "table")
+              if key in result}
+    result_file.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "runs"}
                       if isinstance(v, dict) else v for k, v in result.items()}, indent=1))
     return 0
