@@ -50,7 +50,8 @@ class TaskSpec:
     ``reward_only_dims`` are observation dims kept for the reward alone (the root x position of
     the locomotion tasks): the dynamics, the best action and the value do not depend on them, so
     learned models, policies and critics leave them out of their inputs (an unbounded x input
-    cut SAC's HalfCheetah-v5 return at 45k env steps from 2502 to 505, issue 17's note).
+    cut SAC's HalfCheetah-v5 return at 45k env steps from 2502 to 505:
+    ``experiments/results/sac_half_cheetah_x_input.json``).
     """
 
     name: str
