@@ -39,7 +39,8 @@ class Entry:
 ENTRIES = [
     Entry("ppo", "CartPole-v1", 475.0),
     Entry("ppo", "Acrobot-v1", -100.0),
-    Entry("sac", "CartPole-v1", 475.0, ("total_steps=40000", "eval_every=5000")),
+    # issue 17 puts discrete SAC on CartPole-v1 at ~55,000 env steps: a 60k budget
+    Entry("sac", "CartPole-v1", 475.0, ("total_steps=60000", "eval_every=5000")),
     Entry("sac", "Acrobot-v1", -100.0, ("total_steps=50000", "eval_every=5000")),
     Entry("sac", "Pendulum-v1", -200.0, ("total_steps=10000", "eval_every=1000")),
     Entry("sac", "InvertedPendulum-v5", 950.0, ("total_steps=30000", "eval_every=2000")),
