@@ -17,7 +17,8 @@ and seed: the evaluation curve, the first env step at the threshold, training se
 folder) and ``<pair>.png`` (mean and 95% bootstrap band per algorithm). ``--sides`` runs some
 sides only and keeps the others' entries in an existing result file, so that long sides can run
 in separate processes (give each ``OMP_NUM_THREADS=1`` and the same ``--output-dir``); the plot
-is drawn from every recorded run folder.
+is drawn from every recorded run folder. Each run lives in ``<output-dir>/<side>-seed<k>/``:
+run again, the script reads finished runs and resumes interrupted ones.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import torch
+
 from experiments import (
     train_a3c,
     train_mbpo,
@@ -37,11 +40,12 @@ from experiments import (
     train_tdmpc,
 )
 from experiments.presets import AGENT_PRESETS
-from mbrl.algorithms.model_free import AgentRun, AgentRunConfig
 from mbrl.runs.compare import compare
-from mbrl.util.config import load_config
+from mbrl.runs.harness import load_run
+from mbrl.runs.sweep import run_trial
 
 RESULTS = Path(__file__).parent / "results"
+AGENT_RUN = "mbrl.algorithms.model_free:AgentRun"  # the model-free agents' presets
 
 
 @dataclass(frozen=True)
@@ -88,19 +92,18 @@ PAIRS: dict[str, tuple[float, tuple[Side, ...]]] = {
 
 
 def run_one(side: Side, seed: int, output: str) -> dict:
-    """One run of ``side`` with ``seed``, its run folder under ``output``."""
-    overrides = [f"total_steps={side.steps}", f"seed={seed}", "progress=false",
-                 f"output_dir={output}", *side.overrides]
+    """One run of ``side`` with ``seed`` in ``output/<side>-seed<k>/``: started there, resumed
+    from its checkpoint if interrupted, read if finished (:func:`mbrl.runs.sweep.run_trial`)."""
     if side.job is None:
-        run = AgentRun.start(load_config(AgentRunConfig, AGENT_PRESETS / f"{side.preset}.yaml",
-                                         overrides)).run()
+        run_class, preset = AGENT_RUN, AGENT_PRESETS / f"{side.preset}.yaml"
     else:
-        run_class = side.job.JOB.load_run_class()
-        run = run_class.start(load_config(run_class.config_class,
-                                          side.job.JOB.presets / f"{side.preset}.yaml",
-                                          overrides)).run()
-    rows = run.evaluations()
-    return {"seed": seed, "run_dir": str(run.folder.root),
+        run_class, preset = side.job.JOB.run_class, side.job.JOB.presets / f"{side.preset}.yaml"
+    record = run_trial(run_class, str(preset),
+                       [f"total_steps={side.steps}", f"seed={seed}", *side.overrides],
+                       str(Path(output) / f"{side.name}-seed{seed}"),
+                       threads=torch.get_num_threads())
+    rows = load_run(record["run"]).evaluations()
+    return {"seed": seed, "run_dir": record["run"],
             "curve": [[int(r["env_steps"]), round(r["eval_return"], 2)] for r in rows],
             "train_seconds": round(rows[-1]["train_seconds"], 1)}
 
@@ -120,12 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--pair {args.pair} has sides {names}, not {unknown}")
     output = args.output_dir or tempfile.mkdtemp()
-    result_file = RESULTS / f"{args.pair}.json"
     result = {"pair": args.pair, "threshold": threshold, "seeds": args.seeds}
-    if args.sides and result_file.exists():
-        kept = json.loads(result_file.read_text())
-        result.update({name: kept[name] for name in names
-                       if name in kept and name not in args.sides})
     for side in sides:
         if args.sides and side.name not in args.sides:
             continue
@@ -140,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         result[side.name] = {"preset": side.preset, "env_steps": side.steps, "runs": runs,
                              "seeds_reaching_threshold": sum(r is not None for r in reached),
                              "worst_first_step": None if None in reached else max(reached)}
+    result_file = RESULTS / f"{args.pair}.json"
+    if args.sides and result_file.exists():  # read now: other sides may have ended meanwhile
+        kept = json.loads(result_file.read_text())
+        result.update({name: kept[name] for name in names
+                       if name in kept and name not in args.sides})
     folders = [run["run_dir"] for name in names if name in result
                for run in result[name]["runs"]]
     RESULTS.mkdir(exist_ok=True)
