@@ -10,8 +10,8 @@ from mbrl.agents.sac import SAC, SACConfig
 from mbrl.algorithms.dagger import StudentConfig, StudentPolicy
 from mbrl.algorithms.models import DynamicsModelConfig, ModelKind, build_dynamics_model
 from mbrl.envs import make_task
-from mbrl.models.value import StateValue
 from mbrl.models.tdmpc import TDMPCModel, TDMPCModelConfig
+from mbrl.models.value import StateValue
 from mbrl.nn import ObservationInput
 
 TASK = make_task("HalfCheetah-v5")
