@@ -1,6 +1,7 @@
 """Sweep throughput: 2 configs x 3 seeds of a short agent preset, one after another in one
 process (torch's default threads) against ``mbrl sweep`` on Ray (one CPU per trial), same
-trials, on this machine:
+trials, on this machine; and, as a user would run them one after another, as six
+``mbrl train`` commands (each paying Python's and torch's start-up):
 
     python -m experiments.benchmarks.sweep_throughput [--workload ppo_cartpole ...]
 
@@ -21,11 +22,14 @@ import argparse
 import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from experiments.benchmarks.common import RESULTS, write_results
 from experiments.presets import AGENT_PRESETS
@@ -44,6 +48,8 @@ WORKLOADS = {
                      ["eval_every=100000", "eval_episodes=2"]),  # the preset's 100k steps
     "ppo_cartpole_200k_steps": ("ppo_cartpole", PPO_GRID,
                                 ["total_steps=200000", "eval_every=200000", "eval_episodes=2"]),
+    "ppo_cartpole_500k_steps": ("ppo_cartpole", PPO_GRID,
+                                ["total_steps=500000", "eval_every=500000", "eval_episodes=2"]),
 }
 
 
@@ -82,6 +88,11 @@ def measure(workload: str, threads: int) -> dict:
     sequential = timed(lambda: [
         run_trial(RUN_CLASS, str(preset), [*fixed, *t.overrides],
                   str(root / "sequential" / t.name), threads=threads) for t in trials])
+    algo = yaml.safe_load(preset.read_text())["algo"]
+    commands = timed(lambda: [subprocess.run(
+        [sys.executable, "-m", "experiments.command", "train", algo, "--preset", preset_name,
+         *fixed, *t.overrides, "progress=false", f"output_dir={root / 'commands' / t.name}"],
+        check=True, capture_output=True) for t in trials])
     one_thread = timed(lambda: run_trial(RUN_CLASS, str(preset), [*fixed, *trials[0].overrides],
                                          str(root / "one_thread"), threads=1))
     fixed_cost = ray_fixed_seconds()
@@ -93,6 +104,8 @@ def measure(workload: str, threads: int) -> dict:
     result = {"preset": preset_name, "trials": len(trials), "overrides": fixed, "grid": grid,
               "sequential_seconds": round(sequential, 1), "sweep_seconds": round(swept, 1),
               "throughput_ratio": round(sequential / swept, 3),
+              "sequential_commands_seconds": round(commands, 1),
+              "throughput_ratio_to_commands": round(commands / swept, 3),
               "trial_seconds_all_threads": round(all_threads, 1),
               "trial_seconds_one_thread": round(one_thread, 1),
               "ratio_bound": round(cores * all_threads / one_thread, 3),
