@@ -192,14 +192,16 @@ class DAggerRun(Run):
         self.env = self.task.make_env(max_episode_steps=config.episode_steps)
         self.eval_env = self.evaluation_env()
         self.expert_generator: torch.Generator | None = None
-        self.expert = self.build_expert()
+        self.expert = self.expert_in(self.env)
         self.student = StudentPolicy(self.task, config.student)
         self.optimizer = torch.optim.Adam(self.student.parameters(),
                                           lr=config.student.learning_rate)
         self.data = LabelledStates(self.task.obs_dim, self.task.act_dim)
         self.iteration = 0
 
-    def build_expert(self) -> Any:
+    def expert_in(self, env: Any) -> Any:
+        """The expert acting in ``env``: a simulator-MPC expert plans from that env's physics
+        state, so evaluating it on another env (``eval_env``) needs its own instance."""
         expert = self.config.expert
         if expert.kind == ExpertKind.run:
             policy_run = load_run(expert.run_dir)
@@ -214,11 +216,12 @@ class DAggerRun(Run):
         from planners import MPC
 
         planner = expert.planner
-        self.simulator = MujocoSimulator(self.task)
-        self.expert_generator = torch.Generator()  # reseeded per iteration (see collect)
+        if self.expert_generator is None:
+            self.simulator = MujocoSimulator(self.task)
+            self.expert_generator = torch.Generator()  # reseeded per iteration (see collect)
         mpc = MPC(build_planner(planner, self.expert_generator),
                   self.simulator.problem(planner.horizon), planner.replan_every)
-        return SimulatorMPC(mpc, self.simulator, self.env)
+        return SimulatorMPC(mpc, self.simulator, env)
 
     def folder_name(self) -> str:
         return f"dagger-{self.config.expert.kind.value}-{self.config.task}-s{self.config.seed}"

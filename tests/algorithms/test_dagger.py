@@ -48,6 +48,14 @@ def test_resume_continues_identically(tmp_path, monkeypatch):
         assert torch.equal(a, b)
 
 
+def test_a_simulator_expert_acts_in_the_env_it_is_given(tmp_path):
+    run = DAggerRun.start(dagger(tmp_path, "iterations=1"))
+    expert_return = run.evaluate(run.expert_in(run.eval_env), run.eval_env, 1, seed=3)
+    assert expert_return == 10.0  # not "obs does not match the physics state" of the train env
+    with pytest.raises(ValueError, match="physics state"):
+        run.evaluate(run.expert, run.eval_env, 1, seed=3)
+
+
 def test_a_run_folder_as_expert_and_a_discrete_student(tmp_path):
     """Distil a (tiny) PPO run on CartPole-v1: the student's cross-entropy fit on the expert's
     own labels."""
